@@ -5,7 +5,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use prost::Message;
 
 /// The environment variable naming the dataset directory.
 pub const ENV_VAR: &str = "OTLP_BENCH_DATA";
@@ -106,12 +105,7 @@ pub fn load_json(signal: Signal) -> Result<Option<Bytes>, io::Error> {
 
 /// The canonical generated request of `signal`, protobuf-encoded.
 pub fn generate(signal: Signal) -> Bytes {
-    match signal {
-        Signal::Traces => crate::traces().encode_to_vec(),
-        Signal::Metrics => crate::metrics().encode_to_vec(),
-        Signal::Logs => crate::logs().encode_to_vec(),
-    }
-    .into()
+    crate::Generator::default().protobuf(signal)
 }
 
 /// The protobuf bytes of `signal`: the dataset file when [`ENV_VAR`] is set, else

@@ -191,4 +191,15 @@ impl Generator {
     pub fn logs(&self) -> ExportLogsServiceRequest {
         logs::generate(self)
     }
+
+    /// The request of `signal`, protobuf-encoded.
+    pub fn protobuf(&self, signal: Signal) -> bytes::Bytes {
+        use prost::Message;
+        match signal {
+            Signal::Traces => self.traces().encode_to_vec(),
+            Signal::Metrics => self.metrics().encode_to_vec(),
+            Signal::Logs => self.logs().encode_to_vec(),
+        }
+        .into()
+    }
 }

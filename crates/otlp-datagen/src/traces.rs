@@ -376,7 +376,7 @@ fn trace(rng: &mut Rng, number: u64, len: usize, svc: &str, out: &mut Vec<Span>)
                 message: message.into(),
                 code: StatusCode::Error as i32,
             },
-            None if rng.percent(19) => Status {
+            None if rng.percent(20) => Status {
                 message: String::new(),
                 code: StatusCode::Ok as i32,
             },
