@@ -38,6 +38,7 @@ fn round_trip(encoder: Encoder, data: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
 fn levels(compression: Compression) -> impl Strategy<Value = Encoder> {
     let encoders: Vec<Encoder> = encoders()
         .into_iter()
