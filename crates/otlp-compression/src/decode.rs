@@ -32,6 +32,16 @@ pub(crate) fn decompress(
             let result = decode_snappy_block(input, limit, out);
             finish(compression, result, detect(input), out, start)
         }
+        // A whole single frame that declares its size decodes in one call
+        // straight into `out`, without the streaming decoder's window and copy.
+        #[cfg(feature = "zstd")]
+        Compression::Zstd if zstd_frame_len(input).is_some() => {
+            let start = out.len();
+            let result = zstd_frame_len(input).map_or(Err(Error::LimitExceeded { limit }), |len| {
+                decode_zstd_frame(input, len, limit, out)
+            });
+            finish(compression, result, detect(input), out, start)
+        }
         _ => decompress_from(compression, input, limit, out),
     }
 }
@@ -221,6 +231,40 @@ fn decode_snappy_block(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<
     snap::raw::Decoder::new()
         .decompress(input, &mut out[start..])
         .map_err(invalid)
+}
+
+/// The content size of `input` if it is exactly one zstd frame that declares it.
+#[cfg(feature = "zstd")]
+fn zstd_frame_len(input: &[u8]) -> Option<u64> {
+    use zstd::zstd_safe;
+    let whole = zstd_safe::find_frame_compressed_size(input).is_ok_and(|n| n == input.len());
+    zstd_safe::get_frame_content_size(input)
+        .ok()
+        .flatten()
+        .filter(|_| whole)
+}
+
+#[cfg(feature = "zstd")]
+fn decode_zstd_frame(
+    input: &[u8],
+    len: u64,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    // The declared size is checked before allocating; zstd then refuses
+    // to write more than it.
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| len <= limit)
+        .ok_or(Error::LimitExceeded { limit })?;
+    out.reserve_exact(len);
+    let start = out.len();
+    let mut tail = io::Cursor::new(&mut *out);
+    tail.set_position(start as u64);
+    zstd::zstd_safe::decompress(&mut tail, input).map_err(|code| Error::Corrupt {
+        compression: Compression::Zstd,
+        source: zstd::zstd_safe::get_error_name(code).into(),
+    })
 }
 
 #[cfg(feature = "deflate")]

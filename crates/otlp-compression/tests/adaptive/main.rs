@@ -2,7 +2,7 @@
 //! speed of the machine running the tests (except the last test, which only
 //! checks that real measurement yields a valid choice).
 
-#[path = "../support.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::cell::Cell;

@@ -1,6 +1,6 @@
 //! Truncated, corrupted and mislabelled input: always a typed error, never a panic.
 
-#[path = "../support.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::io;

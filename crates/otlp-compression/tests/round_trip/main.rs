@@ -1,6 +1,6 @@
 //! Round trips through every coding and level, at and around the limit.
 
-#[path = "../support.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::io::{self, Read};
