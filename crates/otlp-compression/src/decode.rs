@@ -1,9 +1,12 @@
 //! Bounded decompression.
 //!
-//! Every coding is decoded as a stream into the caller's buffer, which grows
+//! Codings are decoded as a stream into the caller's buffer, which grows
 //! geometrically but never past the limit; one more byte past the limit ends
 //! the call. Memory is therefore the output (at most `limit`) plus the
-//! decoder's fixed state (zstd: a window of at most 8 MiB).
+//! decoder's fixed state (zstd: a window of at most 8 MiB). Two shapes of
+//! input declare their size up front and are decoded in one call after the
+//! size is checked: snappy blocks, and a slice holding one zstd frame with
+//! its content size.
 
 use std::io::{self, BufRead, Read};
 
@@ -25,6 +28,10 @@ pub(crate) fn decompress(
 ) -> Result<usize, Error> {
     match compression {
         Compression::None if input.len() > limit => Err(Error::LimitExceeded { limit }),
+        Compression::None => {
+            out.extend_from_slice(input);
+            Ok(input.len())
+        }
         // The block format needs its whole input anyway: decode it in place.
         #[cfg(feature = "snappy")]
         Compression::Snappy => {
@@ -35,13 +42,14 @@ pub(crate) fn decompress(
         // A whole single frame that declares its size decodes in one call
         // straight into `out`, without the streaming decoder's window and copy.
         #[cfg(feature = "zstd")]
-        Compression::Zstd if zstd_frame_len(input).is_some() => {
-            let start = out.len();
-            let result = zstd_frame_len(input).map_or(Err(Error::LimitExceeded { limit }), |len| {
-                decode_zstd_frame(input, len, limit, out)
-            });
-            finish(compression, result, detect(input), out, start)
-        }
+        Compression::Zstd => match zstd_frame_len(input) {
+            Some(len) => {
+                let start = out.len();
+                let result = decode_zstd_frame(input, len, limit, out);
+                finish(compression, result, detect(input), out, start)
+            }
+            None => decompress_from(compression, input, limit, out),
+        },
         _ => decompress_from(compression, input, limit, out),
     }
 }
