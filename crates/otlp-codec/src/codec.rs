@@ -124,7 +124,8 @@ impl Codec {
             .map_err(|(e, path)| document_error(self, path, e)),
             #[cfg(feature = "msgpack")]
             Self::MessagePack => crate::serde_impl::with_path(|| {
-                let mut deserializer = rmp_serde::Deserializer::from_read_ref(&body[..]);
+                let mut rest: &[u8] = &body;
+                let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
                 // Unknown fields are skipped recursively; bound that recursion.
                 deserializer.set_max_depth(MAX_SKIP_DEPTH);
                 let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
