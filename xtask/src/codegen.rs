@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where the generated code lives, relative to the workspace root.
 pub(crate) const GENERATED_DIR: &str = "crates/otlp-proto/src/generated";
@@ -265,7 +266,13 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Result<Self, String> {
-        let path = std::env::temp_dir().join(format!("otlp-xtask-codegen-{}", std::process::id()));
+        // Unique per process and per call: tests generate concurrently.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "otlp-xtask-codegen-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
         Ok(Self { path })

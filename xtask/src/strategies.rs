@@ -86,7 +86,7 @@ pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
         tree.insert(&module_segments(&package), body);
     }
     let mut out = String::from(PRELUDE);
-    tree.render(&mut out, 0);
+    tree.render(&mut out);
     out
 }
 
@@ -397,7 +397,7 @@ impl Tree {
         node.body.push_str(&body);
     }
 
-    fn render(&self, out: &mut String, depth: usize) {
+    fn render(&self, out: &mut String) {
         for (name, child) in &self.children {
             let _ = writeln!(out, "/// Strategies for the `{name}` package level.");
             let _ = writeln!(out, "pub mod {name} {{");
@@ -405,7 +405,7 @@ impl Tree {
             if !child.body.is_empty() {
                 out.push_str(&child.body);
             }
-            child.render(out, depth + 1);
+            child.render(out);
             let _ = writeln!(out, "}}");
         }
     }
