@@ -267,3 +267,67 @@ fn document_error(
         message: error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_round_trip() {
+        for codec in Codec::ALL {
+            assert_eq!(Codec::from_content_type(codec.content_type()), Ok(codec));
+            assert_eq!(codec.content_type().parse(), Ok(codec));
+        }
+    }
+
+    #[test]
+    fn content_type_ignores_case_parameters_and_whitespace() {
+        assert_eq!(
+            Codec::from_content_type("APPLICATION/X-PROTOBUF"),
+            Ok(Codec::Protobuf)
+        );
+        assert_eq!(
+            Codec::from_content_type("application/json; charset=utf-8"),
+            Ok(Codec::Json)
+        );
+        assert_eq!(
+            Codec::from_content_type(" application/cbor ;q=1"),
+            Ok(Codec::Cbor)
+        );
+        assert_eq!(
+            Codec::from_content_type("application/vnd.msgpack"),
+            Ok(Codec::MessagePack)
+        );
+    }
+
+    #[test]
+    fn unknown_content_types_are_errors() {
+        for value in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/json-seq",
+            "json",
+        ] {
+            let error = Codec::from_content_type(value).expect_err(value);
+            assert!(
+                error.to_string().contains("application/x-protobuf"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn disabled_codecs_say_so() {
+        use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
+        for codec in Codec::ALL.into_iter().filter(|codec| !codec.is_enabled()) {
+            let request = ExportTraceServiceRequest::default();
+            assert!(
+                matches!(codec.encode_to_vec(&request), Err(EncodeError::Disabled(c)) if c == codec)
+            );
+            let decoded = codec.decode::<ExportTraceServiceRequest>(Bytes::new());
+            assert!(matches!(decoded, Err(DecodeError::Disabled(c)) if c == codec));
+        }
+        assert!(Codec::Protobuf.is_enabled());
+    }
+}

@@ -225,7 +225,8 @@ pub(crate) struct I64(pub(crate) i64);
 impl Serialize for I64 {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.collect_str(&self.0)
+            // itoa formats without `fmt`'s machinery: timestamps are everywhere.
+            serializer.serialize_str(itoa::Buffer::new().format(self.0))
         } else {
             serializer.serialize_i64(self.0)
         }
@@ -238,7 +239,8 @@ pub(crate) struct U64(pub(crate) u64);
 impl Serialize for U64 {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.collect_str(&self.0)
+            // itoa formats without `fmt`'s machinery: timestamps are everywhere.
+            serializer.serialize_str(itoa::Buffer::new().format(self.0))
         } else {
             serializer.serialize_u64(self.0)
         }
@@ -289,10 +291,8 @@ where
                 let whole = v.fract() == 0.0 && v.abs() < 2f64.powi(63);
                 #[allow(clippy::cast_possible_truncation)]
                 let as_int = v as i64;
-                if whole {
-                    if let Ok(n) = T::try_from(as_int) {
-                        return Ok(Int(n));
-                    }
+                if whole && let Ok(n) = T::try_from(as_int) {
+                    return Ok(Int(n));
                 }
                 Err(E::invalid_value(de::Unexpected::Float(v), &self))
             }

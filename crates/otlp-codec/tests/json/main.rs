@@ -1,6 +1,7 @@
 //! OTLP/JSON golden documents, one per rule of the OTLP specification's JSON
 //! encoding (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding),
 //! plus malformed input that must fail with a useful error.
+#![cfg(feature = "json")]
 
 use bytes::Bytes;
 use otlp_codec::{Codec, DecodeError, PathSegment};

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 fn round_trip<M: OtlpMessage + std::fmt::Debug + PartialEq>(
     message: &M,
 ) -> Result<(), TestCaseError> {
-    for codec in Codec::ALL {
+    for codec in Codec::ALL.into_iter().filter(|codec| codec.is_enabled()) {
         let mut buf = Vec::new();
         codec
             .encode(message, &mut buf)
