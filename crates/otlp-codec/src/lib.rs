@@ -67,6 +67,7 @@
 //! use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[cfg(feature = "json")] {
 //! let body = Bytes::from_static(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{
 //!     "traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"eee19b7ec3c1b174",
 //!     "name":"GET /","kind":2,"startTimeUnixNano":"1700000000000000000"}]}]}]}"#);
@@ -79,6 +80,7 @@
 //! Codec::Protobuf.encode(&request, &mut buf)?;
 //! let again: ExportTraceServiceRequest = Codec::Protobuf.decode(Bytes::from(buf))?;
 //! assert_eq!(again, request);
+//! # }
 //! # Ok(())
 //! # }
 //! ```
