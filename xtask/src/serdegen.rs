@@ -35,71 +35,73 @@ pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
     out
 }
 
+/// Renders an expression from the Rust expression of a field's value.
+type Render = fn(&str) -> String;
+
 /// How a field's value is written and read.
 struct Kind {
     /// Wraps a reference `v` to the value for serialization.
-    ser: fn(&str) -> String,
+    ser: Render,
     /// The type read from the wire; `.into_inner()` yields the field's value.
     de: String,
     /// The field's default, to omit it on output (`None` for messages).
-    is_default: Option<fn(&str) -> String>,
+    is_default: Option<Render>,
 }
 
 fn kind(field: &FieldDescriptorProto) -> Kind {
-    let (ser, de, is_default): (fn(&str) -> String, String, fn(&str) -> String) =
-        match field.r#type() {
-            Type::Double => (
-                |v| format!("F64(*{v})"),
-                "F64".into(),
-                |v| format!("{v} != 0.0"),
-            ),
-            Type::Int64 | Type::Sint64 | Type::Sfixed64 => (
-                |v| format!("I64(*{v})"),
-                "Int<i64>".into(),
-                |v| format!("{v} != 0"),
-            ),
-            Type::Uint64 | Type::Fixed64 => (
-                |v| format!("U64(*{v})"),
-                "Int<u64>".into(),
-                |v| format!("{v} != 0"),
-            ),
-            Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Enum => (
-                |v| v.to_string(),
-                "Int<i32>".into(),
-                |v| format!("{v} != 0"),
-            ),
-            Type::Uint32 | Type::Fixed32 => (
-                |v| v.to_string(),
-                "Int<u32>".into(),
-                |v| format!("{v} != 0"),
-            ),
-            Type::Bool => (|v| v.to_string(), "Plain<bool>".into(), |v| v.to_string()),
-            Type::String => (
-                |v| v.to_string(),
-                "Plain<String>".into(),
-                |v| format!("!{v}.is_empty()"),
-            ),
-            Type::Bytes if is_id(field) => (
-                |v| format!("Hex({v})"),
-                "HexBytes".into(),
-                |v| format!("!{v}.is_empty()"),
-            ),
-            Type::Bytes => (
-                |v| format!("Base64({v})"),
-                "Base64Bytes".into(),
-                |v| format!("!{v}.is_empty()"),
-            ),
-            Type::Message => {
-                let (package, path) = crate::strategies::split_type_name(field.type_name());
-                let rust = proto_path(&rust_path(package, &path));
-                return Kind {
-                    ser: |v| format!("Ser({v})"),
-                    de: format!("De<{rust}>"),
-                    is_default: None,
-                };
-            }
-            other => panic!("unsupported field type {other:?} for {}", field.name()),
-        };
+    let (ser, de, is_default): (Render, String, Render) = match field.r#type() {
+        Type::Double => (
+            |v| format!("F64(*{v})"),
+            "F64".into(),
+            |v| format!("{v} != 0.0"),
+        ),
+        Type::Int64 | Type::Sint64 | Type::Sfixed64 => (
+            |v| format!("I64(*{v})"),
+            "Int<i64>".into(),
+            |v| format!("{v} != 0"),
+        ),
+        Type::Uint64 | Type::Fixed64 => (
+            |v| format!("U64(*{v})"),
+            "Int<u64>".into(),
+            |v| format!("{v} != 0"),
+        ),
+        Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Enum => (
+            |v| v.to_string(),
+            "Int<i32>".into(),
+            |v| format!("{v} != 0"),
+        ),
+        Type::Uint32 | Type::Fixed32 => (
+            |v| v.to_string(),
+            "Int<u32>".into(),
+            |v| format!("{v} != 0"),
+        ),
+        Type::Bool => (|v| v.to_string(), "Plain<bool>".into(), |v| v.to_string()),
+        Type::String => (
+            |v| v.to_string(),
+            "Plain<String>".into(),
+            |v| format!("!{v}.is_empty()"),
+        ),
+        Type::Bytes if is_id(field) => (
+            |v| format!("Hex({v})"),
+            "HexBytes".into(),
+            |v| format!("!{v}.is_empty()"),
+        ),
+        Type::Bytes => (
+            |v| format!("Base64({v})"),
+            "Base64Bytes".into(),
+            |v| format!("!{v}.is_empty()"),
+        ),
+        Type::Message => {
+            let (package, path) = crate::strategies::split_type_name(field.type_name());
+            let rust = proto_path(&rust_path(package, &path));
+            return Kind {
+                ser: |v| format!("Ser({v})"),
+                de: format!("De<{rust}>"),
+                is_default: None,
+            };
+        }
+        other => panic!("unsupported field type {other:?} for {}", field.name()),
+    };
     Kind {
         ser,
         de,
@@ -290,4 +292,30 @@ impl<'de> serde::Deserialize<'de> for De<{rust}> {{
 "#,
         names = names.join(", "),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_are_lower_camel_case() {
+        assert_eq!(json_name("trace_id"), "traceId");
+        assert_eq!(
+            json_name("dropped_attributes_count"),
+            "droppedAttributesCount"
+        );
+        assert_eq!(json_name("name"), "name");
+    }
+
+    #[test]
+    fn ids_are_the_trace_and_span_id_fields() {
+        let field = |name: &str| FieldDescriptorProto {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        assert!(is_id(&field("trace_id")));
+        assert!(is_id(&field("parent_span_id")));
+        assert!(!is_id(&field("bytes_value")));
+    }
 }
