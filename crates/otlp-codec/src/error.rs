@@ -15,6 +15,14 @@ pub enum DecodeError {
     /// The body is not valid protobuf for the expected message.
     #[error("invalid protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    /// The protobuf framing is broken at a byte offset (from [`crate::scan`]).
+    #[error("invalid protobuf at byte {offset}: {message}")]
+    Wire {
+        /// Where the broken tag, varint or length starts.
+        offset: usize,
+        /// What is wrong there.
+        message: &'static str,
+    },
     /// The body is not a valid document of a serde-based encoding.
     #[error("invalid {codec} at {}: {message}", PathDisplay(path))]
     Document {

@@ -18,6 +18,8 @@
 //!   default values accepted whether present, `null` or absent, and `NaN`,
 //!   `Infinity`, `-Infinity` as strings. Output is compact and omits fields at
 //!   their default value.
+//! - [`scan`]: a relay's fast path that checks a protobuf request's framing and
+//!   counts its resources, scopes and records without building the message.
 //! - [`DecodeError`] naming where decoding stopped: a field path such as
 //!   `resourceSpans[0].scopeSpans[0].spans[3].traceId` and what was wrong there
 //!   (JSON adds line and column; protobuf names the message and field).
@@ -97,6 +99,7 @@
 
 mod codec;
 mod error;
+pub mod scan;
 #[cfg(feature = "_serde")]
 mod serde_impl;
 
