@@ -85,6 +85,17 @@ where
         });
     }
 
+    // The relay's path: framing checked and records counted, nothing built.
+    let scanned = match signal {
+        Signal::Traces => otlp_codec::scan::Signal::Traces,
+        Signal::Metrics => otlp_codec::scan::Signal::Metrics,
+        Signal::Logs => otlp_codec::scan::Signal::Logs,
+    };
+    group.throughput(Throughput::Bytes(pb.len() as u64));
+    group.bench_function(format!("proto.scan.{name}"), |b| {
+        b.iter(|| otlp_codec::scan::scan(scanned, &pb).expect("scans"))
+    });
+
     let reference = B::decode(pb.clone()).expect("the baseline decodes the dataset");
     group.throughput(Throughput::Bytes(pb.len() as u64));
     let mut buf = Vec::with_capacity(pb.len());
