@@ -4,7 +4,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use otlp_codec::{Codec, OtlpMessage};
-use otlp_proto::Message as _;
 use otlp_proto::collector::{logs, metrics, profiles, trace};
 
 fn check<M: OtlpMessage + PartialEq + std::fmt::Debug>(data: &[u8]) {
