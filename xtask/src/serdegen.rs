@@ -31,8 +31,49 @@ pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
         for message in &file.message_type {
             render_message(file.package(), &[], message, &mut out);
         }
+        for e in &file.enum_type {
+            render_enum(&format!(".{}.{}", file.package(), e.name()), e, &mut out);
+        }
+        for message in &file.message_type {
+            render_nested_enums(
+                &format!(".{}.{}", file.package(), message.name()),
+                message,
+                &mut out,
+            );
+        }
     }
     out
+}
+
+/// The marker type carrying an enum's value names, from its full name.
+fn enum_marker(type_name: &str) -> String {
+    format!(
+        "Enum_{}",
+        type_name.trim_start_matches('.').replace('.', "_")
+    )
+}
+
+fn render_nested_enums(prefix: &str, message: &DescriptorProto, out: &mut String) {
+    for e in &message.enum_type {
+        render_enum(&format!("{prefix}.{}", e.name()), e, out);
+    }
+    for nested in &message.nested_type {
+        render_nested_enums(&format!("{prefix}.{}", nested.name()), nested, out);
+    }
+}
+
+fn render_enum(full_name: &str, e: &prost_types::EnumDescriptorProto, out: &mut String) {
+    let marker = enum_marker(full_name);
+    let names = e
+        .value
+        .iter()
+        .map(|v| format!("(\"{}\", {})", v.name(), v.number()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = write!(
+        out,
+        "\npub(crate) struct {marker};\nimpl EnumNames for {marker} {{ const NAMES: &'static [(&'static str, i32)] = &[{names}]; }}\n"
+    );
 }
 
 /// Renders an expression from the Rust expression of a field's value.
@@ -65,7 +106,14 @@ fn kind(field: &FieldDescriptorProto) -> Kind {
             "Int<u64>".into(),
             |v| format!("{v} != 0"),
         ),
-        Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Enum => (
+        Type::Enum => {
+            return Kind {
+                ser: |v| v.to_string(),
+                de: format!("Enum<{}>", enum_marker(field.type_name())),
+                is_default: Some(|v| format!("{v} != 0")),
+            };
+        }
+        Type::Int32 | Type::Sint32 | Type::Sfixed32 => (
             |v| v.to_string(),
             "Int<i32>".into(),
             |v| format!("{v} != 0"),

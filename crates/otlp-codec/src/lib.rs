@@ -12,7 +12,8 @@
 //!   message share the body's buffer rather than copying it.
 //! - OTLP/JSON exactly as the OTLP specification defines it: lowerCamelCase
 //!   keys only, trace and span ids as case-insensitive hex, enums as integers
-//!   (integers or numeric strings accepted), 64-bit integers written as decimal
+//!   (integers, numeric strings and value names such as
+//!   `SPAN_KIND_SERVER` accepted), 64-bit integers written as decimal
 //!   strings (strings or numbers accepted), other bytes as base64 (standard or
 //!   URL-safe, padded or not, accepted), unknown fields ignored at any depth,
 //!   default values accepted whether present, `null` or absent, and `NaN`,

@@ -29,7 +29,7 @@ pub(crate) struct Ser<'a, T>(pub(crate) &'a T);
 pub(crate) struct De<T>(pub(crate) T);
 
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused_mut)]
+#[allow(clippy::all, clippy::pedantic, unused_mut, non_camel_case_types, dead_code)]
 mod generated {
     include!("generated/serde.rs");
 }
@@ -263,46 +263,100 @@ where
     T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Number<T>(PhantomData<T>);
-        impl<T> Visitor<'_> for Number<T>
-        where
-            T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
-        {
-            type Value = Int<T>;
+        deserializer.deserialize_any(Number(PhantomData))
+    }
+}
+
+/// Reads an integer of type `T` from a number or a decimal string.
+struct Number<T>(PhantomData<T>);
+impl<T> Visitor<'_> for Number<T>
+where
+    T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
+{
+    type Value = Int<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an integer of type {} or a decimal string",
+            std::any::type_name::<T>()
+        )
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        T::try_from(v)
+            .map(Int)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        T::try_from(v)
+            .map(Int)
+            .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+    }
+    // JSON numbers such as `1e3` or `5.0` are integers when they are whole.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        let whole = v.fract() == 0.0 && v.abs() < 2f64.powi(63);
+        #[allow(clippy::cast_possible_truncation)]
+        let as_int = v as i64;
+        if whole && let Ok(n) = T::try_from(as_int) {
+            return Ok(Int(n));
+        }
+        Err(E::invalid_value(de::Unexpected::Float(v), &self))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        v.parse()
+            .map(Int)
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+/// The names of an enum's values, for reading proto3 JSON enum names.
+pub(crate) trait EnumNames {
+    const NAMES: &'static [(&'static str, i32)];
+}
+
+/// An enum field: written as its number (OTLP/JSON requires integers), read
+/// from a number, a decimal string or, leniently, the value's name.
+pub(crate) struct Enum<E>(i32, PhantomData<E>);
+
+impl<E> Wrapped for Enum<E> {
+    type Inner = i32;
+    fn into_inner(self) -> i32 {
+        self.0
+    }
+}
+
+impl<'de, E: EnumNames> Deserialize<'de> for Enum<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Named<E>(PhantomData<E>);
+        impl<E: EnumNames> Visitor<'_> for Named<E> {
+            type Value = Enum<E>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(
-                    f,
-                    "an integer of type {} or a decimal string",
-                    std::any::type_name::<T>()
-                )
+                f.write_str("an enum number or value name")
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                T::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            fn visit_i64<Er: de::Error>(self, v: i64) -> Result<Self::Value, Er> {
+                Number::<i32>(PhantomData)
+                    .visit_i64(v)
+                    .map(|n| Enum(n.0, PhantomData))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                T::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            fn visit_u64<Er: de::Error>(self, v: u64) -> Result<Self::Value, Er> {
+                Number::<i32>(PhantomData)
+                    .visit_u64(v)
+                    .map(|n| Enum(n.0, PhantomData))
             }
-            // JSON numbers such as `1e3` or `5.0` are integers when they are whole.
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                let whole = v.fract() == 0.0 && v.abs() < 2f64.powi(63);
-                #[allow(clippy::cast_possible_truncation)]
-                let as_int = v as i64;
-                if whole && let Ok(n) = T::try_from(as_int) {
-                    return Ok(Int(n));
+            fn visit_f64<Er: de::Error>(self, v: f64) -> Result<Self::Value, Er> {
+                Number::<i32>(PhantomData)
+                    .visit_f64(v)
+                    .map(|n| Enum(n.0, PhantomData))
+            }
+            fn visit_str<Er: de::Error>(self, v: &str) -> Result<Self::Value, Er> {
+                match E::NAMES.iter().find(|(name, _)| *name == v) {
+                    Some(&(_, number)) => Ok(Enum(number, PhantomData)),
+                    None => Number::<i32>(PhantomData)
+                        .visit_str(v)
+                        .map(|n| Enum(n.0, PhantomData)),
                 }
-                Err(E::invalid_value(de::Unexpected::Float(v), &self))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                v.parse()
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
             }
         }
-        deserializer.deserialize_any(Number(PhantomData))
+        deserializer.deserialize_any(Named(PhantomData))
     }
 }
 

@@ -915,7 +915,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::LogRecord> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Int<i32>,
+                                Enum<Enum_opentelemetry_proto_logs_v1_SeverityNumber>,
                             >(&mut map, "severityNumber")? {
                                 m.severity_number = v.into_inner();
                             }
@@ -985,6 +985,43 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::LogRecord> {
         }
         deserializer.deserialize_map(Fields)
     }
+}
+pub(crate) struct Enum_opentelemetry_proto_logs_v1_SeverityNumber;
+impl EnumNames for Enum_opentelemetry_proto_logs_v1_SeverityNumber {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("SEVERITY_NUMBER_UNSPECIFIED", 0),
+        ("SEVERITY_NUMBER_TRACE", 1),
+        ("SEVERITY_NUMBER_TRACE2", 2),
+        ("SEVERITY_NUMBER_TRACE3", 3),
+        ("SEVERITY_NUMBER_TRACE4", 4),
+        ("SEVERITY_NUMBER_DEBUG", 5),
+        ("SEVERITY_NUMBER_DEBUG2", 6),
+        ("SEVERITY_NUMBER_DEBUG3", 7),
+        ("SEVERITY_NUMBER_DEBUG4", 8),
+        ("SEVERITY_NUMBER_INFO", 9),
+        ("SEVERITY_NUMBER_INFO2", 10),
+        ("SEVERITY_NUMBER_INFO3", 11),
+        ("SEVERITY_NUMBER_INFO4", 12),
+        ("SEVERITY_NUMBER_WARN", 13),
+        ("SEVERITY_NUMBER_WARN2", 14),
+        ("SEVERITY_NUMBER_WARN3", 15),
+        ("SEVERITY_NUMBER_WARN4", 16),
+        ("SEVERITY_NUMBER_ERROR", 17),
+        ("SEVERITY_NUMBER_ERROR2", 18),
+        ("SEVERITY_NUMBER_ERROR3", 19),
+        ("SEVERITY_NUMBER_ERROR4", 20),
+        ("SEVERITY_NUMBER_FATAL", 21),
+        ("SEVERITY_NUMBER_FATAL2", 22),
+        ("SEVERITY_NUMBER_FATAL3", 23),
+        ("SEVERITY_NUMBER_FATAL4", 24),
+    ];
+}
+pub(crate) struct Enum_opentelemetry_proto_logs_v1_LogRecordFlags;
+impl EnumNames for Enum_opentelemetry_proto_logs_v1_LogRecordFlags {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("LOG_RECORD_FLAGS_DO_NOT_USE", 0),
+        ("LOG_RECORD_FLAGS_TRACE_FLAGS_MASK", 255),
+    ];
 }
 impl serde::Serialize
 for Ser<'_, otlp_proto::collector::logs::v1::ExportLogsServiceRequest> {
@@ -1641,7 +1678,9 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Sum> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Int<i32>,
+                                Enum<
+                                    Enum_opentelemetry_proto_metrics_v1_AggregationTemporality,
+                                >,
                             >(&mut map, "aggregationTemporality")? {
                                 m.aggregation_temporality = v.into_inner();
                             }
@@ -1714,7 +1753,9 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Histogram> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Int<i32>,
+                                Enum<
+                                    Enum_opentelemetry_proto_metrics_v1_AggregationTemporality,
+                                >,
                             >(&mut map, "aggregationTemporality")? {
                                 m.aggregation_temporality = v.into_inner();
                             }
@@ -1783,7 +1824,9 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::ExponentialHis
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Int<i32>,
+                                Enum<
+                                    Enum_opentelemetry_proto_metrics_v1_AggregationTemporality,
+                                >,
                             >(&mut map, "aggregationTemporality")? {
                                 m.aggregation_temporality = v.into_inner();
                             }
@@ -2758,6 +2801,21 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Exemplar> {
         }
         deserializer.deserialize_map(Fields)
     }
+}
+pub(crate) struct Enum_opentelemetry_proto_metrics_v1_AggregationTemporality;
+impl EnumNames for Enum_opentelemetry_proto_metrics_v1_AggregationTemporality {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("AGGREGATION_TEMPORALITY_UNSPECIFIED", 0),
+        ("AGGREGATION_TEMPORALITY_DELTA", 1),
+        ("AGGREGATION_TEMPORALITY_CUMULATIVE", 2),
+    ];
+}
+pub(crate) struct Enum_opentelemetry_proto_metrics_v1_DataPointFlags;
+impl EnumNames for Enum_opentelemetry_proto_metrics_v1_DataPointFlags {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("DATA_POINT_FLAGS_DO_NOT_USE", 0),
+        ("DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK", 1),
+    ];
 }
 impl serde::Serialize
 for Ser<'_, otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest> {
@@ -5022,7 +5080,10 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Span> {
                             }
                         }
                         6 => {
-                            if let Some(v) = value::<_, Int<i32>>(&mut map, "kind")? {
+                            if let Some(v) = value::<
+                                _,
+                                Enum<Enum_opentelemetry_proto_trace_v1_Span_SpanKind>,
+                            >(&mut map, "kind")? {
                                 m.kind = v.into_inner();
                             }
                         }
@@ -5151,7 +5212,10 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Status> {
                             }
                         }
                         1 => {
-                            if let Some(v) = value::<_, Int<i32>>(&mut map, "code")? {
+                            if let Some(v) = value::<
+                                _,
+                                Enum<Enum_opentelemetry_proto_trace_v1_Status_StatusCode>,
+                            >(&mut map, "code")? {
                                 m.code = v.into_inner();
                             }
                         }
@@ -5165,6 +5229,34 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Status> {
         }
         deserializer.deserialize_map(Fields)
     }
+}
+pub(crate) struct Enum_opentelemetry_proto_trace_v1_SpanFlags;
+impl EnumNames for Enum_opentelemetry_proto_trace_v1_SpanFlags {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("SPAN_FLAGS_DO_NOT_USE", 0),
+        ("SPAN_FLAGS_TRACE_FLAGS_MASK", 255),
+        ("SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK", 256),
+        ("SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK", 512),
+    ];
+}
+pub(crate) struct Enum_opentelemetry_proto_trace_v1_Span_SpanKind;
+impl EnumNames for Enum_opentelemetry_proto_trace_v1_Span_SpanKind {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("SPAN_KIND_UNSPECIFIED", 0),
+        ("SPAN_KIND_INTERNAL", 1),
+        ("SPAN_KIND_SERVER", 2),
+        ("SPAN_KIND_CLIENT", 3),
+        ("SPAN_KIND_PRODUCER", 4),
+        ("SPAN_KIND_CONSUMER", 5),
+    ];
+}
+pub(crate) struct Enum_opentelemetry_proto_trace_v1_Status_StatusCode;
+impl EnumNames for Enum_opentelemetry_proto_trace_v1_Status_StatusCode {
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("STATUS_CODE_UNSET", 0),
+        ("STATUS_CODE_OK", 1),
+        ("STATUS_CODE_ERROR", 2),
+    ];
 }
 impl serde::Serialize
 for Ser<'_, otlp_proto::collector::trace::v1::ExportTraceServiceRequest> {

@@ -219,6 +219,22 @@ fn enums_are_integers() {
     );
 }
 
+/// Enum value names are not OTLP/JSON, but proto3 JSON writers send them;
+/// they are accepted on input (output stays numeric).
+#[test]
+fn enum_names_are_accepted_on_input() {
+    let request: ExportTraceServiceRequest = decode(
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_CONSUMER","status":{"code":"STATUS_CODE_ERROR"}},{"kind":"4"}]}]}]}"#,
+    );
+    let spans = spans(&request);
+    assert_eq!(spans[0].kind, span::SpanKind::Consumer as i32);
+    assert_eq!(spans[0].status.as_ref().map(|s| s.code), Some(2));
+    assert_eq!(spans[1].kind, 4);
+    decode_err::<ExportTraceServiceRequest>(
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_NOPE"}]}]}]}"#,
+    );
+}
+
 /// Other `bytes` fields are base64; standard and URL-safe alphabets, padded or not.
 #[test]
 fn bytes_are_base64_in_either_alphabet_padded_or_not() {
