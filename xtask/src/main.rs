@@ -1,7 +1,8 @@
 //! Workspace automation, run as `cargo xtask <task>`.
 //!
-//! - `codegen [--check]`: regenerate `crates/otlp-proto/src/generated/` from
-//!   `proto/`, or with `--check` fail when the checked-in code is stale.
+//! - `codegen [--check]`: regenerate `crates/otlp-proto/src/generated/` and
+//!   `crates/otlp-codec/src/generated/` from `proto/`, or with `--check` fail
+//!   when the checked-in code is stale.
 //! - `layers`: fail when a crate depends on a workspace crate at its own level or
 //!   above, or when a workspace crate has no level in `layers.toml`.
 
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 mod codegen;
 mod layers;
+mod serdegen;
 mod strategies;
 
 fn main() -> ExitCode {
@@ -17,7 +19,11 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(&workspace_root()).map(|()| {
-            println!("codegen: regenerated {}", codegen::GENERATED_DIR);
+            println!(
+                "codegen: regenerated {} and {}",
+                codegen::GENERATED_DIR,
+                codegen::CODEC_GENERATED_DIR
+            );
         }),
         ["codegen", "--check"] => codegen::check(&workspace_root()).map(|()| {
             println!("codegen: checked-in code is up to date");

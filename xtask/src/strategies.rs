@@ -292,7 +292,7 @@ fn message_call(type_name: &str, depth: &str) -> String {
 
 /// Splits `.pkg.a.b.Msg.Nested` into the package and the message path by the
 /// convention that packages are lowercase and messages start uppercase.
-fn split_type_name(type_name: &str) -> (&str, Vec<&str>) {
+pub(crate) fn split_type_name(type_name: &str) -> (&str, Vec<&str>) {
     let trimmed = type_name.trim_start_matches('.');
     let segments: Vec<&str> = trimmed.split('.').collect();
     let first_message = segments
@@ -310,14 +310,14 @@ fn split_type_name(type_name: &str) -> (&str, Vec<&str>) {
 }
 
 /// Module path of a package below the crate root, as `otlp-proto` re-exports it.
-fn module_segments(package: &str) -> Vec<String> {
+pub(crate) fn module_segments(package: &str) -> Vec<String> {
     let package = package
         .strip_prefix("opentelemetry.proto.")
         .unwrap_or(package);
     package.split('.').map(str::to_string).collect()
 }
 
-fn rust_path(package: &str, path: &[&str]) -> String {
+pub(crate) fn rust_path(package: &str, path: &[&str]) -> String {
     let module = module_segments(package).join("::");
     let mut out = format!("crate::{module}");
     for parent in &path[..path.len() - 1] {
@@ -330,7 +330,7 @@ fn rust_path(package: &str, path: &[&str]) -> String {
 }
 
 /// The module prost generates for a message's nested items.
-fn nested_module(package: &str, path: &[&str]) -> String {
+pub(crate) fn nested_module(package: &str, path: &[&str]) -> String {
     let module = module_segments(package).join("::");
     let nested = path.iter().map(|p| snake(p)).collect::<Vec<_>>().join("::");
     format!("crate::{module}::{nested}")
@@ -340,7 +340,7 @@ fn function_name(path: &[&str]) -> String {
     path.iter().map(|p| snake(p)).collect::<Vec<_>>().join("_")
 }
 
-fn rust_field(name: &str) -> String {
+pub(crate) fn rust_field(name: &str) -> String {
     let name = snake(name);
     match name.as_str() {
         "type" | "ref" | "match" | "fn" | "mod" | "use" | "impl" | "loop" | "move" | "box" => {
@@ -350,7 +350,7 @@ fn rust_field(name: &str) -> String {
     }
 }
 
-fn snake(name: &str) -> String {
+pub(crate) fn snake(name: &str) -> String {
     let mut out = String::new();
     let chars: Vec<char> = name.chars().collect();
     for (i, c) in chars.iter().enumerate() {
@@ -371,7 +371,7 @@ fn snake(name: &str) -> String {
     out
 }
 
-fn upper_camel(name: &str) -> String {
+pub(crate) fn upper_camel(name: &str) -> String {
     name.split('_')
         .filter(|s| !s.is_empty())
         .map(|s| {

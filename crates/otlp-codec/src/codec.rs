@@ -1,0 +1,269 @@
+//! The [`Codec`] enum and the messages it encodes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+
+use crate::error::{DecodeError, EncodeError, UnsupportedContentType};
+
+/// An OTLP encoding, named by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// Protobuf, `application/x-protobuf`: OTLP's default encoding.
+    Protobuf,
+    /// OTLP/JSON, `application/json` (feature `json`).
+    Json,
+    /// MessagePack with OTLP/JSON's field names, `application/msgpack` (feature `msgpack`).
+    MessagePack,
+    /// CBOR with OTLP/JSON's field names, `application/cbor` (feature `cbor`).
+    Cbor,
+}
+
+impl Codec {
+    /// Every codec, whether compiled in or not.
+    pub const ALL: [Codec; 4] = [Self::Protobuf, Self::Json, Self::MessagePack, Self::Cbor];
+
+    /// The media type to send in `Content-Type`.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+            Self::MessagePack => "application/msgpack",
+            Self::Cbor => "application/cbor",
+        }
+    }
+
+    /// Parses a `Content-Type` header value: the media type is matched without
+    /// regard to case and parameters such as `; charset=utf-8` are ignored.
+    ///
+    /// ```
+    /// use otlp_codec::Codec;
+    ///
+    /// assert_eq!(Codec::from_content_type("Application/JSON; charset=utf-8"), Ok(Codec::Json));
+    /// assert!(Codec::from_content_type("text/plain").is_err());
+    /// ```
+    pub fn from_content_type(value: &str) -> Result<Self, UnsupportedContentType> {
+        let media_type = value.split(';').next().unwrap_or_default().trim();
+        let known = [
+            ("application/x-protobuf", Self::Protobuf),
+            // What some senders write for protobuf; unambiguous, so accepted.
+            ("application/protobuf", Self::Protobuf),
+            ("application/json", Self::Json),
+            ("application/msgpack", Self::MessagePack),
+            // The IANA-registered name and its older unregistered form.
+            ("application/vnd.msgpack", Self::MessagePack),
+            ("application/x-msgpack", Self::MessagePack),
+            ("application/cbor", Self::Cbor),
+        ];
+        known
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(media_type))
+            .map(|(_, codec)| *codec)
+            .ok_or_else(|| UnsupportedContentType(value.to_string()))
+    }
+
+    /// Whether this build of the crate can encode and decode with this codec.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Self::Protobuf => true,
+            Self::Json => cfg!(feature = "json"),
+            Self::MessagePack => cfg!(feature = "msgpack"),
+            Self::Cbor => cfg!(feature = "cbor"),
+        }
+    }
+
+    /// Appends the encoding of `message` to `buf`, which the caller may clear
+    /// and reuse between messages to avoid allocating.
+    pub fn encode<M: OtlpMessage>(self, message: &M, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Self::Protobuf => {
+                buf.reserve(message.encoded_len());
+                // A `Vec` grows as needed, so encoding cannot run out of room.
+                message.encode_raw(buf);
+                Ok(())
+            }
+            #[cfg(feature = "json")]
+            Self::Json => {
+                serde_json::to_writer(buf, &SerMessage(message)).map_err(|e| encode_error(self, e))
+            }
+            #[cfg(feature = "msgpack")]
+            Self::MessagePack => {
+                let mut serializer = rmp_serde::Serializer::new(buf).with_struct_map();
+                serde::Serialize::serialize(&SerMessage(message), &mut serializer)
+                    .map_err(|e| encode_error(self, e))
+            }
+            #[cfg(feature = "cbor")]
+            Self::Cbor => {
+                let mut serializer = minicbor_serde::Serializer::new(buf);
+                serde::Serialize::serialize(&SerMessage(message), &mut serializer)
+                    .map_err(|e| encode_error(self, e))
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(EncodeError::Disabled(self)),
+        }
+    }
+
+    /// Encodes `message` into a new vector.
+    pub fn encode_to_vec<M: OtlpMessage>(self, message: &M) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = Vec::new();
+        self.encode(message, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Decodes a message from `body`. Protobuf `bytes` fields share `body`'s
+    /// buffer instead of copying it.
+    pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
+        match self {
+            Self::Protobuf => Ok(M::decode(body)?),
+            #[cfg(feature = "json")]
+            Self::Json => crate::serde_impl::with_path(|| {
+                serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0)
+            })
+            .map_err(|(e, path)| document_error(self, path, e)),
+            #[cfg(feature = "msgpack")]
+            Self::MessagePack => crate::serde_impl::with_path(|| {
+                let mut rest: &[u8] = &body;
+                let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
+                // Unknown fields are skipped recursively; bound that recursion.
+                deserializer.set_max_depth(MAX_SKIP_DEPTH);
+                let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
+                // Trailing bytes mean the body is not one message.
+                if deserializer.get_ref().is_empty() {
+                    Ok(message.0)
+                } else {
+                    Err(serde::de::Error::custom("trailing bytes after the message"))
+                }
+            })
+            .map_err(|(e, path): (rmp_serde::decode::Error, _)| document_error(self, path, e)),
+            #[cfg(feature = "cbor")]
+            Self::Cbor => crate::serde_impl::with_path(|| {
+                let mut deserializer = minicbor_serde::Deserializer::new(&body);
+                let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
+                let decoder = deserializer.decoder();
+                if decoder.position() == decoder.input().len() {
+                    Ok(message.0)
+                } else {
+                    Err(serde::de::Error::custom("trailing bytes after the message"))
+                }
+            })
+            .map_err(|(e, path): (minicbor_serde::error::DecodeError, _)| {
+                document_error(self, path, e)
+            }),
+            #[allow(unreachable_patterns)]
+            _ => Err(DecodeError::Disabled(self)),
+        }
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Protobuf => "protobuf",
+            Self::Json => "OTLP/JSON",
+            Self::MessagePack => "MessagePack",
+            Self::Cbor => "CBOR",
+        })
+    }
+}
+
+impl FromStr for Codec {
+    type Err = UnsupportedContentType;
+
+    /// Same as [`Codec::from_content_type`].
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::from_content_type(value)
+    }
+}
+
+/// An OTLP export request or response: what a [`Codec`] encodes and decodes.
+///
+/// Implemented for the requests and responses of traces, metrics, logs and
+/// profiles; sealed, as the serde mappings are generated for exactly these.
+pub trait OtlpMessage: prost::Message + Default + private::Sealed {}
+
+/// How deep MessagePack may nest inside an unknown field that is being skipped.
+#[cfg(feature = "msgpack")]
+const MAX_SKIP_DEPTH: usize = 128;
+
+mod private {
+    /// Gives [`super::Codec`] the serde mapping of a message without naming
+    /// the crate-private wrapper types in a public bound.
+    #[allow(unreachable_pub)]
+    pub trait Sealed: Sized {
+        #[cfg(feature = "_serde")]
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+        #[cfg(feature = "_serde")]
+        fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D)
+        -> Result<Self, D::Error>;
+    }
+}
+
+macro_rules! otlp_messages {
+    ($($message:ty),* $(,)?) => {$(
+        impl OtlpMessage for $message {}
+        impl private::Sealed for $message {
+            #[cfg(feature = "_serde")]
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serde::Serialize::serialize(&crate::serde_impl::Ser(self), serializer)
+            }
+            #[cfg(feature = "_serde")]
+            fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <crate::serde_impl::De<Self> as serde::Deserialize>::deserialize(deserializer).map(|m| m.0)
+            }
+        }
+    )*};
+}
+
+otlp_messages!(
+    otlp_proto::collector::trace::v1::ExportTraceServiceRequest,
+    otlp_proto::collector::trace::v1::ExportTraceServiceResponse,
+    otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest,
+    otlp_proto::collector::metrics::v1::ExportMetricsServiceResponse,
+    otlp_proto::collector::logs::v1::ExportLogsServiceRequest,
+    otlp_proto::collector::logs::v1::ExportLogsServiceResponse,
+    otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest,
+    otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse,
+);
+
+#[cfg(feature = "_serde")]
+struct SerMessage<'a, M>(&'a M);
+
+#[cfg(feature = "_serde")]
+impl<M: OtlpMessage> serde::Serialize for SerMessage<'_, M> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        private::Sealed::serialize(self.0, serializer)
+    }
+}
+
+#[cfg(feature = "_serde")]
+struct DeMessage<M>(M);
+
+#[cfg(feature = "_serde")]
+impl<'de, M: OtlpMessage> serde::Deserialize<'de> for DeMessage<M> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <M as private::Sealed>::deserialize(deserializer).map(DeMessage)
+    }
+}
+
+#[cfg(feature = "_serde")]
+fn encode_error(codec: Codec, error: impl fmt::Display) -> EncodeError {
+    EncodeError::Serialize {
+        codec,
+        message: error.to_string(),
+    }
+}
+
+#[cfg(feature = "_serde")]
+fn document_error(
+    codec: Codec,
+    path: Vec<crate::PathSegment>,
+    error: impl fmt::Display,
+) -> DecodeError {
+    DecodeError::Document {
+        codec,
+        path,
+        message: error.to_string(),
+    }
+}
