@@ -235,7 +235,13 @@ fn decode_snappy_block(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<
         return Err(Error::LimitExceeded { limit });
     }
     let start = out.len();
-    out.resize(start + len, 0);
+    if start == 0 && out.capacity() < len {
+        // A fresh zeroed allocation gets zero pages from the OS for free, where
+        // `resize` writes every byte (+37% instructions for a 5.5 MB body).
+        *out = vec![0; len];
+    } else {
+        out.resize(start + len, 0);
+    }
     snap::raw::Decoder::new()
         .decompress(input, &mut out[start..])
         .map_err(invalid)
