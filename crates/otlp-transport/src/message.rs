@@ -100,32 +100,42 @@ macro_rules! per_signal {
     };
 }
 
-impl ExportRequest {
-    /// Decodes a request of `signal` from an (uncompressed) body.
-    pub fn decode(signal: Signal, codec: Codec, body: Bytes) -> Result<Self, DecodeError> {
-        Ok(match signal {
-            Signal::Traces => Self::Traces(codec.decode(body)?),
-            Signal::Metrics => Self::Metrics(codec.decode(body)?),
-            Signal::Logs => Self::Logs(codec.decode(body)?),
-            Signal::Profiles => Self::Profiles(codec.decode(body)?),
-        })
-    }
+/// `decode`, `encode` and `signal` for both message enums, which hold one
+/// message per signal in the same variants.
+macro_rules! codec_methods {
+    ($($message:ident: $what:literal),*) => {$(
+        impl $message {
+            #[doc = concat!("Decodes ", $what, " of `signal` from an (uncompressed) body.")]
+            pub fn decode(signal: Signal, codec: Codec, body: Bytes) -> Result<Self, DecodeError> {
+                Ok(match signal {
+                    Signal::Traces => Self::Traces(codec.decode(body)?),
+                    Signal::Metrics => Self::Metrics(codec.decode(body)?),
+                    Signal::Logs => Self::Logs(codec.decode(body)?),
+                    Signal::Profiles => Self::Profiles(codec.decode(body)?),
+                })
+            }
 
-    /// Appends the encoding of this request to `buf`.
-    pub fn encode(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        per_signal!(self, request => codec.encode(request, buf))
-    }
+            #[doc = concat!("Appends the encoding of this ", $what, " to `buf`.")]
+            pub fn encode(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+                per_signal!(self, message => codec.encode(message, buf))
+            }
 
-    /// The signal carried.
-    pub fn signal(&self) -> Signal {
-        match self {
-            Self::Traces(_) => Signal::Traces,
-            Self::Metrics(_) => Signal::Metrics,
-            Self::Logs(_) => Signal::Logs,
-            Self::Profiles(_) => Signal::Profiles,
+            /// The signal carried.
+            pub fn signal(&self) -> Signal {
+                match self {
+                    Self::Traces(_) => Signal::Traces,
+                    Self::Metrics(_) => Signal::Metrics,
+                    Self::Logs(_) => Signal::Logs,
+                    Self::Profiles(_) => Signal::Profiles,
+                }
+            }
         }
-    }
+    )*};
+}
 
+codec_methods!(ExportRequest: "request", ExportResponse: "response");
+
+impl ExportRequest {
     /// The number of records as partial-success counts them: spans, metric
     /// data points, log records, or profiles.
     pub fn record_count(&self) -> usize {
@@ -220,21 +230,6 @@ impl ExportResponse {
             Signal::Logs => Self::Logs(ExportLogsServiceResponse::default()),
             Signal::Profiles => Self::Profiles(ExportProfilesServiceResponse::default()),
         }
-    }
-
-    /// Decodes a response of `signal` from an (uncompressed) body.
-    pub fn decode(signal: Signal, codec: Codec, body: Bytes) -> Result<Self, DecodeError> {
-        Ok(match signal {
-            Signal::Traces => Self::Traces(codec.decode(body)?),
-            Signal::Metrics => Self::Metrics(codec.decode(body)?),
-            Signal::Logs => Self::Logs(codec.decode(body)?),
-            Signal::Profiles => Self::Profiles(codec.decode(body)?),
-        })
-    }
-
-    /// Appends the encoding of this response to `buf`.
-    pub fn encode(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        per_signal!(self, response => codec.encode(response, buf))
     }
 
     /// What the receiver reported.
