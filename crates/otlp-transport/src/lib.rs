@@ -19,6 +19,10 @@
 //! - [`Sink`] and [`SinkError`]: where a receiver puts what it accepted, and
 //!   the failures it reports, each mapped to the gRPC code and HTTP status the
 //!   specification gives.
+//! - [`ExportService`] and [`WireFormat`]: the exporter side. Every transport
+//!   client is a `tower::Service<Encoded>` answering an [`Outcome`] or an
+//!   [`ExportError`]; payloads are put in the client's wire form once, so the
+//!   reliability layers above it never re-encode between attempts.
 //!
 //! # Place in the layers
 //! Level 2: above `otlp-codec` and `otlp-compression`, below the transports
@@ -54,12 +58,14 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod client;
 mod error;
 mod message;
 mod payload;
 mod signal;
 mod sink;
 
+pub use client::{BoxExportService, DEFAULT_MAX_REQUEST_SIZE, ExportService, WireFormat};
 pub use error::{ErrorKind, ExportError, SinkError, grpc_code, grpc_code_name};
 pub use message::{ExportRequest, ExportResponse, Outcome};
 pub use payload::{Encoded, Payload, PayloadError};
