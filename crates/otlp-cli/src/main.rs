@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 
 #[cfg(feature = "bench")]
 mod bench;
+mod input;
+mod latency;
 
 /// OpenTelemetry Protocol (OTLP) on the command line: receive, send, relay and
 /// benchmark traces, metrics and logs.
