@@ -3,29 +3,24 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use crate::body::read_capped;
+use crate::pool::Pool;
+use crate::{retry_after, status};
 use bytes::Bytes;
 use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, RETRY_AFTER, USER_AGENT,
 };
 use http::{HeaderMap, HeaderValue, Request, Uri};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
 use otlp_transport::{
     DEFAULT_MAX_REQUEST_SIZE, Encoded, ExportError, ExportResponse, Outcome, Payload, Signal,
     WireFormat,
 };
-use tokio::sync::Semaphore;
-
-use crate::body::{ReadError, read_capped};
-use crate::{retry_after, status};
 
 /// The default endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT` gives it for HTTP.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -36,11 +31,6 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 4 << 20;
 
 /// `User-Agent` in the form the OTLP exporter specification asks for.
 pub const USER_AGENT_VALUE: &str = concat!("OTel-OTLP-Exporter-Rust/", env!("CARGO_PKG_VERSION"));
-
-#[cfg(feature = "tls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-#[cfg(not(feature = "tls"))]
-type Connector = HttpConnector;
 
 /// The HTTP version a [`Client`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,10 +60,7 @@ pub struct Client {
 
 struct Inner {
     urls: [Uri; 4],
-    pools: Vec<HyperClient<Connector, Full<Bytes>>>,
-    next: AtomicUsize,
-    /// HTTP/1.1 has one request per connection: this bounds the connections.
-    slots: Option<Arc<Semaphore>>,
+    pool: Pool,
     headers: HeaderMap,
     wire: WireFormat,
     timeout: Duration,
@@ -256,59 +243,23 @@ impl ClientBuilder {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        let connector = self.connector()?;
-        let http2 = self.protocol == Protocol::Http2;
-        // HTTP/2 multiplexes on one connection per pool: one pool per
-        // connection wanted. HTTP/1.1 opens connections as requests need them.
-        let pools = if http2 { self.max_connections } else { 1 };
-        let pools = (0..pools)
-            .map(|_| {
-                HyperClient::builder(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(self.idle_timeout)
-                    .pool_max_idle_per_host(self.max_connections)
-                    .http2_only(http2)
-                    .build(connector.clone())
-            })
-            .collect();
+        let pool = Pool::new(
+            self.protocol,
+            self.max_connections,
+            self.idle_timeout,
+            #[cfg(feature = "tls")]
+            self.tls.map(Arc::new),
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 urls,
-                pools,
-                next: AtomicUsize::new(0),
-                slots: (!http2).then(|| Arc::new(Semaphore::new(self.max_connections))),
+                pool,
                 headers,
                 wire: WireFormat::new(self.codec, self.encoder)
                     .with_max_size(self.max_request_size),
                 timeout: self.timeout,
                 max_response_size: self.max_response_size,
             }),
-        })
-    }
-
-    #[cfg(not(feature = "tls"))]
-    fn connector(&self) -> Result<Connector, BuildError> {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        Ok(http)
-    }
-
-    #[cfg(feature = "tls")]
-    fn connector(&self) -> Result<Connector, BuildError> {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let config = match &self.tls {
-            Some(config) => config.clone(),
-            None => crate::tls::client_config_without_roots()?,
-        };
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http();
-        Ok(match self.protocol {
-            Protocol::Http1 => builder.enable_http1().wrap_connector(http),
-            Protocol::Http2 => builder.enable_http2().wrap_connector(http),
         })
     }
 }
@@ -387,18 +338,14 @@ impl Inner {
             );
         }
         let exchange = async {
-            let _slot = match &self.slots {
-                Some(slots) => Some(slots.clone().acquire_owned().await.map_err(|_| {
-                    ExportError::permanent("the client's connection limit was closed")
-                })?),
-                None => None,
-            };
-            let pool = &self.pools[self.next.fetch_add(1, Ordering::Relaxed) % self.pools.len()];
-            let response = pool.request(request).await.map_err(|e| {
+            let (response, lease) = self.pool.send(request).await.map_err(|e| {
                 ExportError::retryable(format!("cannot reach {url}: {e}")).with_source(e)
             })?;
             let (parts, body) = response.into_parts();
-            let body = read_capped(body, self.max_response_size).await;
+            let body = read_capped(body, self.max_response_size).await.ok();
+            if body.is_some() {
+                lease.release();
+            }
             Ok::<_, ExportError>((parts, body))
         };
         let (parts, body) = tokio::time::timeout(self.timeout, exchange)
@@ -411,11 +358,11 @@ impl Inner {
 }
 
 /// Turns a response into an outcome or an error, per OTLP/HTTP.
-fn classify<E: std::error::Error + Send + Sync + 'static>(
+fn classify(
     signal: Signal,
     sent: Codec,
     parts: &http::response::Parts,
-    body: Result<Bytes, ReadError<E>>,
+    body: Option<Bytes>,
     now: SystemTime,
 ) -> Result<Outcome, ExportError> {
     let codec = parts
@@ -424,9 +371,7 @@ fn classify<E: std::error::Error + Send + Sync + 'static>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Codec::from_content_type(v).ok())
         .unwrap_or(sent);
-    let body = body
-        .ok()
-        .and_then(|body| decompressed(&parts.headers, body));
+    let body = body.and_then(|body| decompressed(&parts.headers, body));
     if parts.status.is_success() {
         // The receiver took the data: whatever the body says, it must not be
         // sent again. A body that cannot be read is a success with no details.

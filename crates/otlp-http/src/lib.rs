@@ -72,6 +72,7 @@
 mod body;
 mod client;
 mod cors;
+mod pool;
 mod receive;
 mod retry_after;
 mod server;

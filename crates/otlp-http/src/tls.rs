@@ -85,18 +85,6 @@ pub(crate) fn with_alpn(mut config: ServerConfig) -> ServerConfig {
     config
 }
 
-/// For plain-HTTP clients built with the `tls` feature: no root is trusted, so
-/// an `https://` endpoint fails to connect until [`client_config`] is given.
-pub(crate) fn client_config_without_roots() -> Result<ClientConfig, crate::BuildError> {
-    Ok(
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| crate::BuildError::Tls(e.to_string()))?
-            .with_root_certificates(RootCertStore::empty())
-            .with_no_client_auth(),
-    )
-}
-
 fn certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()

@@ -146,7 +146,87 @@ pub fn status_message(body: &[u8]) -> String {
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()
+}
+
+/// What a plain hyper server saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A plain hyper server: where it listens, what it saw, how many connections
+/// it accepted.
+pub struct Plain {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A plain hyper server (HTTP/1.1 and h2c, no otlp-http code) answering every
+/// request with `respond`, recording what it saw.
+pub async fn plain_server<F>(respond: F) -> Plain
+where
+    F: Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let respond = Arc::new(respond);
+    let log = seen.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let respond = respond.clone();
+            let log = log.clone();
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let respond = respond.clone();
+                    let log = log.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let body = body.collect().await?.to_bytes();
+                        let seen = Seen {
+                            path: parts.uri.path().to_string(),
+                            version: parts.version,
+                            headers: parts.headers,
+                            body,
+                        };
+                        let response = respond(&seen);
+                        log.lock().unwrap().push(seen);
+                        Ok::<_, hyper::Error>(response)
+                    }
+                });
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Plain {
+        addr,
+        seen,
+        connections,
+    }
+}
+
+/// A response with a status, headers and body.
+pub fn respond(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> http::Response<Full<Bytes>> {
+    let mut builder = http::Response::builder().status(status);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Full::new(body.into())).unwrap()
 }
