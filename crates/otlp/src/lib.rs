@@ -1,0 +1,5 @@
+//! The `otlp` facade of otlp-rs: exporter configuration from code or the
+//! standard `OTEL_EXPORTER_OTLP_*` environment variables.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod config;
