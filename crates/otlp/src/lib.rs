@@ -2,4 +2,5 @@
 //! standard `OTEL_EXPORTER_OTLP_*` environment variables.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod batch;
 pub mod config;
