@@ -4,3 +4,6 @@
 
 pub mod batch;
 pub mod config;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub mod sink;
