@@ -29,7 +29,7 @@
 //! so they cannot deadlock a current-thread runtime. Dropping every handle
 //! also drains: the task exports what it holds, then ends.
 
-pub mod split;
+mod split;
 
 use std::collections::HashMap;
 use std::sync::Arc;
