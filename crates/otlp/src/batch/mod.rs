@@ -524,16 +524,21 @@ impl<S: ExportService> Worker<S> {
                         let _ = ack.send(());
                     }
                     Some(Command::Shutdown) => {
-                        // Requests already admitted are still exported.
+                        // Requests already admitted are still exported, and
+                        // flushes still wait for them.
                         self.commands.close();
+                        let mut flushes = Vec::new();
                         while let Some(command) = self.commands.recv().await {
                             match command {
                                 Command::Submit(request, records) => self.add(request, records).await,
-                                Command::Flush(ack) => { let _ = ack.send(()); }
+                                Command::Flush(ack) => flushes.push(ack),
                                 Command::Shutdown => {}
                             }
                         }
                         self.drain().await;
+                        for ack in flushes {
+                            let _ = ack.send(());
+                        }
                         return;
                     }
                     None => {

@@ -479,3 +479,43 @@ async fn out_of_range_settings_are_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_submits_exports_or_counts_every_record() {
+    let recorder = Recorder::new(Answer::Success);
+    let processor = BatchProcessor::builder()
+        .max_batch_size(64)
+        .max_queue_size(1_000_000)
+        .build(recorder.clone(), wire())
+        .unwrap();
+    let mut producers = JoinSet::new();
+    for producer in 0..3u64 {
+        let processor = processor.clone();
+        producers.spawn(async move {
+            let mut refused = 0;
+            for i in 0..200u64 {
+                match processor.submit(traces(producer * 1_000 + i, 5)) {
+                    Ok(()) => {}
+                    Err(SubmitError::Closed { records }) => refused += records,
+                    Err(other) => panic!("{other}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            refused
+        });
+    }
+    tokio::task::yield_now().await;
+    processor.shutdown().await.unwrap();
+    let mut refused = 0;
+    while let Some(joined) = producers.join_next().await {
+        refused += joined.unwrap();
+    }
+    let stats = processor.stats();
+    assert_eq!(stats.submitted_records, 3 * 200 * 5);
+    assert_eq!(stats.dropped_closed, refused as u64);
+    assert_eq!(
+        stats.exported_records,
+        recorder.records(Signal::Traces) as u64
+    );
+    assert_all_accounted(&stats);
+}
