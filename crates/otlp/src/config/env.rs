@@ -749,6 +749,78 @@ mod tests {
         assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
     }
 
+    /// Runs in a child process of the test binary, so that the environment is
+    /// set for it alone: tests never change their own process's environment.
+    #[test]
+    fn from_env_reads_the_process_environment() {
+        const CHILD: &str = "OTLP_FACADE_ENV_TEST_CHILD";
+        const NAME: &str = "config::env::tests::from_env_reads_the_process_environment";
+        if std::env::var_os(CHILD).is_some() {
+            let config = |signal| ExporterConfig::from_env_for(signal).unwrap();
+            assert_eq!(
+                config(Signal::Traces).endpoint().to_string(),
+                "http://from-env:4318/v1/traces"
+            );
+            assert_eq!(
+                config(Signal::Logs).endpoint().to_string(),
+                "http://logs-from-env/"
+            );
+            assert_eq!(
+                config(Signal::Metrics).timeout(),
+                Duration::from_millis(1234)
+            );
+            #[cfg(not(unix))]
+            assert!(ExporterConfig::from_env().is_ok());
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                assert!(
+                    std::env::var_os("OTEL_EXPORTER_OTLP_PROFILES_HEADERS")
+                        .is_some_and(|v| v.as_bytes() == b"k=\xff")
+                );
+                let error = ExporterConfig::from_env().unwrap_err();
+                assert_eq!(
+                    error,
+                    ConfigError::NotUnicode {
+                        variable: "OTEL_EXPORTER_OTLP_PROFILES_HEADERS".into()
+                    }
+                );
+            }
+            return;
+        }
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", NAME, "--test-threads", "1"]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with(ENV_PREFIX) {
+                child.env_remove(name);
+            }
+        }
+        child
+            .env(CHILD, "1")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318")
+            .env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs-from-env")
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1234");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            child.env(
+                "OTEL_EXPORTER_OTLP_PROFILES_HEADERS",
+                std::ffi::OsStr::from_bytes(b"k=\xff"),
+            );
+        }
+        let output = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran the test: {stdout}"
+        );
+    }
+
     #[test]
     fn from_lookup_for_reads_one_signal() {
         let config = ExporterConfig::from_lookup_for(Signal::Metrics, |name| {
