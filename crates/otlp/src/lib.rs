@@ -1,0 +1,80 @@
+//! The OpenTelemetry Protocol (OTLP) for Rust: the facade of otlp-rs, the
+//! crate applications depend on.
+//!
+//! # What it provides
+//! - [`config`]: where and how each signal is exported —
+//!   [`ExporterConfig`] from a builder or from the standard
+//!   `OTEL_EXPORTER_OTLP_*` environment variables (generic and per signal,
+//!   exactly by the specification's rules, with errors naming the variable).
+//! - [`batch`]: a [`BatchProcessor`] that merges many small requests into
+//!   batches by size and delay (adaptive if asked), hands them to any
+//!   transport client ([`ExportService`](transport::ExportService)), and
+//!   counts every record it drops; `flush` and `shutdown` are async and safe
+//!   on a current-thread runtime. Also [`batch::split`] and [`batch::merge`]
+//!   for requests of every signal.
+//! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
+//!   which writes what a receiver accepts as OTLP/JSON lines.
+//! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],
+//!   [`compression`], [`transport`] (signals, payloads, outcomes, errors).
+//!
+//! The transports (`otlp-grpc`, `otlp-http`, `otlp-ws`) and the reliability
+//! layers plug in as export services and sinks; `Exporter::builder()` and
+//! `Receiver::builder()` will wire them here.
+//!
+//! # Place in the layers
+//! Level 5: above the transports and the reliability layers, below the
+//! `otlp` command line.
+//!
+//! # Feature flags
+//! Codecs and compressions, passed through to `otlp-codec` and
+//! `otlp-compression`; protobuf and no compression are always there.
+//! - `json` (default): OTLP/JSON, and the `sink` module's JSON lines.
+//! - `msgpack`, `cbor`: MessagePack and CBOR bodies.
+//! - `gzip` (default), `deflate`, `zstd`, `snappy`: compressions.
+//! - `full`: all of the above.
+//!
+//! # Example
+//! ```
+//! use std::collections::HashMap;
+//! use otlp::transport::{Encoded, ExportError, ExportRequest, Outcome, Signal};
+//! use otlp::{BatchProcessor, ExporterConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // What `OTEL_EXPORTER_OTLP_*` would say (use `ExporterConfig::from_env()`).
+//! let env = HashMap::from([
+//!     ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example.com"),
+//!     ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=abc"),
+//! ]);
+//! let config = ExporterConfig::from_lookup_for(Signal::Logs, |name| {
+//!     env.get(name).map(|value| value.to_string())
+//! })?;
+//! assert_eq!(config.endpoint().to_string(), "https://collector.example.com/v1/logs");
+//!
+//! // Any transport client is a `tower::Service<Encoded>`; this one accepts all.
+//! let client = tower::service_fn(|_: Encoded| async { Ok::<_, ExportError>(Outcome::Success) });
+//! let processor = BatchProcessor::builder().build(client, config.wire_format())?;
+//! for seed in 0..4 {
+//!     let logs = otlp_datagen::Generator::new(seed).records(200).logs();
+//!     processor.submit(ExportRequest::from(logs))?;
+//! }
+//! processor.shutdown().await?;
+//! assert_eq!(processor.stats().exported_records, 800);
+//! assert_eq!(processor.stats().batches, 2); // 512 + 288
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod batch;
+pub mod config;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub mod sink;
+
+pub use batch::BatchProcessor;
+pub use config::{ExporterConfig, Protocol};
+pub use otlp_codec as codec;
+pub use otlp_compression as compression;
+pub use otlp_proto as proto;
+pub use otlp_transport as transport;
