@@ -1,0 +1,16 @@
+//! Tower layers that make an OTLP exporter reliable: retry with backoff,
+//! per-attempt timeout, circuit breaker, bounded backpressure queue,
+//! concurrency limit and failover.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod retry;
+#[cfg(test)]
+mod testing;
+mod timeout;
+
+pub use error::{AttemptTimedOut, BreakerOpen, Cause, ConfigError, RetriesExhausted};
+pub use retry::{
+    Backoff, Retry, RetryLayer, RetryPolicy, RetryPolicyBuilder, RetrySnapshot, RetryStats,
+};
+pub use timeout::{Timeout, TimeoutLayer};
