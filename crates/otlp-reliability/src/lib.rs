@@ -3,12 +3,17 @@
 //! concurrency limit and failover.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod breaker;
 mod error;
 mod retry;
 #[cfg(test)]
 mod testing;
 mod timeout;
 
+pub use breaker::{
+    BreakerConfig, BreakerConfigBuilder, BreakerSnapshot, BreakerState, CircuitBreaker,
+    CircuitBreakerLayer,
+};
 pub use error::{AttemptTimedOut, BreakerOpen, Cause, ConfigError, RetriesExhausted};
 pub use retry::{
     Backoff, Retry, RetryLayer, RetryPolicy, RetryPolicyBuilder, RetrySnapshot, RetryStats,
