@@ -5,6 +5,7 @@
 
 mod breaker;
 mod error;
+mod queue;
 mod retry;
 #[cfg(test)]
 mod testing;
@@ -15,6 +16,7 @@ pub use breaker::{
     CircuitBreakerLayer,
 };
 pub use error::{AttemptTimedOut, BreakerOpen, Cause, ConfigError, RetriesExhausted};
+pub use queue::{DropCounts, DropReason, Queue, QueueBuilder, QueueError, QueueSnapshot, WhenFull};
 pub use retry::{
     Backoff, Retry, RetryLayer, RetryPolicy, RetryPolicyBuilder, RetrySnapshot, RetryStats,
 };
