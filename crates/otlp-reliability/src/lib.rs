@@ -5,6 +5,7 @@
 
 mod breaker;
 mod error;
+mod failover;
 mod queue;
 mod retry;
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub use breaker::{
     CircuitBreakerLayer,
 };
 pub use error::{AttemptTimedOut, BreakerOpen, Cause, ConfigError, RetriesExhausted};
+pub use failover::{EndpointHealth, Failover, FailoverBuilder, FailoverMonitor};
 pub use queue::{DropCounts, DropReason, Queue, QueueBuilder, QueueError, QueueSnapshot, WhenFull};
 pub use retry::{
     Backoff, Retry, RetryLayer, RetryPolicy, RetryPolicyBuilder, RetrySnapshot, RetryStats,
