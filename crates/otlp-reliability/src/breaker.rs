@@ -179,6 +179,27 @@ impl CircuitBreakerLayer {
     pub fn stats(&self) -> BreakerSnapshot {
         self.shared.snapshot()
     }
+
+    /// A handle that reads the state and counters (for stats).
+    pub fn monitor(&self) -> BreakerMonitor {
+        BreakerMonitor(self.shared.clone())
+    }
+}
+
+/// Reads a circuit breaker's state and counters.
+#[derive(Debug, Clone)]
+pub struct BreakerMonitor(Arc<Shared>);
+
+impl BreakerMonitor {
+    /// The state and counters now.
+    pub fn stats(&self) -> BreakerSnapshot {
+        self.0.snapshot()
+    }
+
+    /// Watches the breaker's state changes.
+    pub fn subscribe(&self) -> watch::Receiver<BreakerState> {
+        self.0.changes.subscribe()
+    }
 }
 
 impl<S> Layer<S> for CircuitBreakerLayer {
@@ -218,6 +239,11 @@ impl<S> CircuitBreaker<S> {
     /// The state and counters now.
     pub fn stats(&self) -> BreakerSnapshot {
         self.shared.snapshot()
+    }
+
+    /// A handle that reads the state and counters (for stats).
+    pub fn monitor(&self) -> BreakerMonitor {
+        BreakerMonitor(self.shared.clone())
     }
 }
 

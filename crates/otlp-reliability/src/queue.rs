@@ -291,6 +291,9 @@ impl Queue {
                     shared.count_drop(DropReason::Closed, 1);
                     return Err(QueueError::Closed);
                 }
+                if !state.fits(config, size) {
+                    state.mark_full();
+                }
                 if state.fits(config, size) || config.when_full == WhenFull::DropOldest {
                     let mut evicted = 0;
                     while !state.fits(config, size) {
@@ -394,6 +397,22 @@ impl Queue {
     pub fn stats(&self) -> QueueSnapshot {
         self.producer.shared.snapshot()
     }
+
+    /// A handle that reads the counters without keeping the queue open.
+    pub fn monitor(&self) -> QueueMonitor {
+        QueueMonitor(self.producer.shared.clone())
+    }
+}
+
+/// Reads a [`Queue`]'s counters (for stats) without keeping it open.
+#[derive(Debug, Clone)]
+pub struct QueueMonitor(Arc<Shared>);
+
+impl QueueMonitor {
+    /// The counters and levels now.
+    pub fn stats(&self) -> QueueSnapshot {
+        self.0.snapshot()
+    }
 }
 
 #[derive(Debug)]
@@ -426,9 +445,23 @@ struct State {
     closed: bool,
     peak_items: usize,
     peak_bytes: usize,
+    /// Whether a push found no room since the queue last had some, so that
+    /// the change is logged once each way.
+    full: bool,
 }
 
 impl State {
+    fn mark_full(&mut self) {
+        if !self.full {
+            self.full = true;
+            tracing::warn!(
+                items = self.items.len(),
+                bytes = self.bytes,
+                "export queue full"
+            );
+        }
+    }
+
     fn fits(&self, config: &QueueBuilder, size: usize) -> bool {
         self.items.len() < config.max_items && self.bytes + size <= config.max_bytes
     }
@@ -487,6 +520,14 @@ impl Shared {
                 if let Some(item) = state.items.pop_front() {
                     state.bytes -= item.body().len();
                     state.in_flight += 1;
+                    if state.full {
+                        state.full = false;
+                        tracing::info!(
+                            items = state.items.len(),
+                            bytes = state.bytes,
+                            "export queue has room again"
+                        );
+                    }
                     drop(state);
                     self.space_freed.notify_waiters();
                     return Some(item);
