@@ -120,8 +120,15 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
             if let Some(token) = &args.bearer_token {
                 builder = builder.bearer_token(token.clone());
             }
-            if ca.is_some() || identity.is_some() {
-                builder = builder.tls(otlp_http::tls::client_config(ca.as_deref(), identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())))?);
+            match (&ca, &identity) {
+                (Some(ca), identity) => {
+                    let identity = identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+                    builder = builder.tls(otlp_http::tls::client_config(ca, identity)?);
+                }
+                (None, Some(_)) => {
+                    return Err("over HTTP, --client-cert needs --ca: the CA that signed the receiver's certificate".into());
+                }
+                (None, None) => {}
             }
             let client = builder.build()?;
             let wire = client.wire_format();

@@ -39,6 +39,12 @@ pub(crate) struct ListenArgs {
     client_ca: Option<PathBuf>,
 }
 
+impl ListenArgs {
+    pub(crate) fn max_request_size(&self) -> usize {
+        self.max_request_size
+    }
+}
+
 /// The running listeners.
 pub(crate) struct Servers {
     grpc: Option<otlp_grpc::ServerHandle>,

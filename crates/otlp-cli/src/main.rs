@@ -12,8 +12,12 @@ use clap::{Parser, Subcommand};
 
 #[cfg(feature = "bench")]
 mod bench;
+mod connect;
 mod input;
 mod latency;
+mod listen;
+mod send;
+mod serve;
 
 /// OpenTelemetry Protocol (OTLP) on the command line: receive, send, relay and
 /// benchmark traces, metrics and logs.
@@ -26,6 +30,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Receive OTLP on gRPC and HTTP and write every request as an OTLP/JSON line.
+    Serve(serve::Args),
+    /// Export generated or replayed telemetry to an OTLP receiver.
+    Send(send::Args),
     /// Measure our codecs, compressions and transports beside the baseline
     /// crates, in the same run.
     #[cfg(feature = "bench")]
@@ -42,6 +50,8 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Send(args) => send::run(args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
     };

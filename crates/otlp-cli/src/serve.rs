@@ -2,7 +2,9 @@
 //! one OTLP/JSON line.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+
+use otlp::sink::{JsonLinesSink, SinkSummary};
+use otlp_transport::Signal;
 
 use crate::listen::{self, ListenArgs};
 use crate::Error;
@@ -42,16 +44,40 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             ),
             None => Box::new(tokio::io::stdout()),
         };
-        let sink = Arc::new(otlp::sink::JsonLinesSink::new(writer));
+        let sink = JsonLinesSink::builder()
+            .max_request_size(args.listen.max_request_size())
+            .build(writer)?;
         let servers = listen::start(&args.listen, sink.clone(), "serve").await?;
         listen::until_stopped().await;
         eprintln!("otlp serve: stopping; answering the calls in flight");
         servers.shutdown().await;
-        let summary = Arc::into_inner(sink)
-            .ok_or("a receiver still holds the output")?
-            .finish()
-            .await?;
-        eprintln!("otlp serve: {summary}");
+        let summary = sink.finish().await?;
+        eprintln!("otlp serve: {}", describe(&summary));
         Ok(())
     })
+}
+
+/// One line saying what was received and written.
+fn describe(summary: &SinkSummary) -> String {
+    let mut parts: Vec<String> = Signal::ALL
+        .into_iter()
+        .filter_map(|signal| {
+            let s = summary.per_signal.get(&signal)?;
+            Some(format!("{} {} in {} requests", s.records, signal.record_name(), s.requests))
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push("nothing".to_owned());
+    }
+    let mut line = format!("received {}; wrote {} bytes", parts.join(", "), summary.bytes);
+    if summary.empty_requests > 0 {
+        line += &format!("; {} empty requests acknowledged", summary.empty_requests);
+    }
+    if summary.failed_requests > 0 {
+        line += &format!(
+            "; {} requests could not be written ({} write errors) and were answered with an error",
+            summary.failed_requests, summary.write_errors
+        );
+    }
+    line
 }
