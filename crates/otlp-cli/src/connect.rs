@@ -15,19 +15,40 @@ use crate::Error;
 pub(crate) struct ExporterArgs {
     /// The receiver's base URL; each signal's path is appended for HTTP.
     /// Default: http://localhost:4317 for grpc, http://localhost:4318 otherwise.
-    #[arg(long, short, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    #[arg(
+        long,
+        short,
+        visible_alias = "to",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "URL"
+    )]
     endpoint: Option<String>,
     /// grpc, http/protobuf, http/json, http/msgpack or http/cbor.
-    #[arg(long, short, env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "grpc")]
+    #[arg(
+        long,
+        short,
+        env = "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default_value = "grpc"
+    )]
     pub(crate) protocol: Protocol,
     /// none, gzip, deflate, zstd or snappy.
-    #[arg(long, short, env = "OTEL_EXPORTER_OTLP_COMPRESSION", default_value = "gzip")]
+    #[arg(
+        long,
+        short,
+        env = "OTEL_EXPORTER_OTLP_COMPRESSION",
+        default_value = "gzip"
+    )]
     compression: Compression,
     /// A header (gRPC metadata) on every request, as name=value; repeatable.
     #[arg(long = "header", short = 'H', value_name = "NAME=VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
     /// Send `Authorization: Bearer TOKEN`.
-    #[arg(long, env = "OTLP_BEARER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "OTLP_BEARER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     bearer_token: Option<String>,
     /// Give up on a request after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
@@ -36,10 +57,20 @@ pub(crate) struct ExporterArgs {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_CERTIFICATE", value_name = "FILE")]
     ca: Option<PathBuf>,
     /// Client certificate chain (PEM) for mutual TLS; needs --client-key.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", value_name = "FILE", requires = "client_key")]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
     client_cert: Option<PathBuf>,
     /// Client private key (PEM) for mutual TLS.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_CLIENT_KEY", value_name = "FILE", requires = "client_cert")]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
     client_key: Option<PathBuf>,
 }
 
@@ -56,22 +87,29 @@ fn parse_header(value: &str) -> Result<(String, String), String> {
 
 impl ExporterArgs {
     pub(crate) fn endpoint(&self) -> String {
-        self.endpoint.clone().unwrap_or_else(|| {
-            format!("http://localhost:{}", self.protocol.default_port())
-        })
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", self.protocol.default_port()))
     }
 
-    fn timeout(&self) -> Result<Duration, Error> {
+    pub(crate) fn timeout(&self) -> Result<Duration, Error> {
         if self.timeout.is_finite() && self.timeout > 0.0 {
             Ok(Duration::from_secs_f64(self.timeout))
         } else {
-            Err(format!("--timeout must be a positive number of seconds, not {}", self.timeout).into())
+            Err(format!(
+                "--timeout must be a positive number of seconds, not {}",
+                self.timeout
+            )
+            .into())
         }
     }
 
     fn read(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>, Error> {
         path.as_ref()
-            .map(|path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into()))
+            .map(|path| {
+                std::fs::read(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+            })
             .transpose()
     }
 }
@@ -82,7 +120,10 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
     let endpoint = args.endpoint();
     let timeout = args.timeout()?;
     let ca = ExporterArgs::read(&args.ca)?;
-    let identity = match (ExporterArgs::read(&args.client_cert)?, ExporterArgs::read(&args.client_key)?) {
+    let identity = match (
+        ExporterArgs::read(&args.client_cert)?,
+        ExporterArgs::read(&args.client_key)?,
+    ) {
         (Some(cert), Some(key)) => Some((cert, key)),
         _ => None,
     };
@@ -134,6 +175,9 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
             let wire = client.wire_format();
             Ok((BoxExportService::new(client), wire))
         }
-        other => Err(format!("the {other} protocol is not available in this build of otlp yet; use grpc or http/*").into()),
+        other => Err(format!(
+            "the {other} protocol is not available in this build of otlp yet; use grpc or http/*"
+        )
+        .into()),
     }
 }

@@ -22,9 +22,15 @@ pub(crate) struct ListenArgs {
     /// Do not listen for OTLP/HTTP.
     #[arg(long)]
     no_http: bool,
-    /// Accept only requests carrying `Authorization: Bearer TOKEN`.
-    #[arg(long, env = "OTLP_BEARER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-    bearer_token: Option<String>,
+    /// Accept only requests carrying `Authorization: Bearer TOKEN`; others
+    /// are answered UNAUTHENTICATED (gRPC) or 401 (HTTP).
+    #[arg(
+        long,
+        env = "OTLP_AUTH_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    auth_token: Option<String>,
     /// Largest request accepted, in bytes after decompression (at most 64 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_request_size: usize,
@@ -69,13 +75,19 @@ impl Servers {
 
 fn read(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>, Error> {
     path.as_ref()
-        .map(|path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into()))
+        .map(|path| {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+        })
         .transpose()
 }
 
 /// Binds the listeners, starts them on `sink`, and says where they listen on
 /// standard error (`otlp <command>: OTLP/gRPC on 127.0.0.1:4317`).
-pub(crate) async fn start<S: Sink + Clone>(args: &ListenArgs, sink: S, command: &str) -> Result<Servers, Error> {
+pub(crate) async fn start<S: Sink + Clone>(
+    args: &ListenArgs,
+    sink: S,
+    command: &str,
+) -> Result<Servers, Error> {
     let cert = read(&args.tls_cert)?;
     let key = read(&args.tls_key)?;
     let client_ca = read(&args.client_ca)?;
@@ -85,7 +97,7 @@ pub(crate) async fn start<S: Sink + Clone>(args: &ListenArgs, sink: S, command: 
         None
     } else {
         let mut builder = otlp_grpc::Server::builder().max_request_size(args.max_request_size);
-        if let Some(token) = &args.bearer_token {
+        if let Some(token) = &args.auth_token {
             builder = builder.bearer_token(token.clone());
         }
         if let (Some(cert), Some(key)) = (&cert, &key) {
@@ -98,24 +110,34 @@ pub(crate) async fn start<S: Sink + Clone>(args: &ListenArgs, sink: S, command: 
             .bind(args.grpc.as_str())
             .await
             .map_err(|e| format!("cannot listen for OTLP/gRPC on {}: {e} (another collector running? pick another address with --grpc)", args.grpc))?;
-        eprintln!("otlp {command}: OTLP/gRPC on {} ({scheme})", server.local_addr());
+        eprintln!(
+            "otlp {command}: OTLP/gRPC on {} ({scheme})",
+            server.local_addr()
+        );
         Some(server.spawn(sink.clone()))
     };
     let http = if args.no_http {
         None
     } else {
         let mut builder = otlp_http::Server::builder().max_request_size(args.max_request_size);
-        if let Some(token) = &args.bearer_token {
+        if let Some(token) = &args.auth_token {
             builder = builder.bearer_token(token.clone());
         }
         if let (Some(cert), Some(key)) = (&cert, &key) {
-            builder = builder.tls(otlp_http::tls::server_config(cert, key, client_ca.as_deref())?);
+            builder = builder.tls(otlp_http::tls::server_config(
+                cert,
+                key,
+                client_ca.as_deref(),
+            )?);
         }
         let server = builder
             .bind(args.http.as_str())
             .await
             .map_err(|e| format!("cannot listen for OTLP/HTTP on {}: {e} (another collector running? pick another address with --http)", args.http))?;
-        eprintln!("otlp {command}: OTLP/HTTP on {} ({scheme})", server.local_addr());
+        eprintln!(
+            "otlp {command}: OTLP/HTTP on {} ({scheme})",
+            server.local_addr()
+        );
         Some(server.spawn(sink))
     };
     Ok(Servers { grpc, http })
@@ -125,13 +147,14 @@ pub(crate) async fn start<S: Sink + Clone>(args: &ListenArgs, sink: S, command: 
 pub(crate) async fn until_stopped() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -16,6 +16,7 @@ mod connect;
 mod input;
 mod latency;
 mod listen;
+mod relay;
 mod send;
 mod serve;
 
@@ -34,6 +35,8 @@ enum Command {
     Serve(serve::Args),
     /// Export generated or replayed telemetry to an OTLP receiver.
     Send(send::Args),
+    /// Receive OTLP and forward it to another receiver, with a queue and retries.
+    Relay(relay::Args),
     /// Measure our codecs, compressions and transports beside the baseline
     /// crates, in the same run.
     #[cfg(feature = "bench")]
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Send(args) => send::run(args),
+        Command::Relay(args) => relay::run(args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
     };

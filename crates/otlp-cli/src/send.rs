@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use otlp_transport::{BoxExportService, ErrorKind, ExportRequest, Outcome, Payload, Signal, WireFormat};
+use otlp_transport::{
+    BoxExportService, ErrorKind, ExportRequest, Outcome, Payload, Signal, WireFormat,
+};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use crate::Error;
 use crate::connect::{self, ExporterArgs};
 use crate::input;
 use crate::latency::Latencies;
-use crate::Error;
 
 /// Export telemetry to an OTLP receiver: generated (realistic spans, metrics
 /// and logs) or replayed from files.
@@ -88,7 +90,11 @@ impl SignalArg {
 /// Where the requests come from.
 enum Source {
     Files(Vec<ExportRequest>),
-    Generated { signals: &'static [Signal], seed: u64, records: usize },
+    Generated {
+        signals: &'static [Signal],
+        seed: u64,
+        records: usize,
+    },
 }
 
 impl Source {
@@ -96,7 +102,11 @@ impl Source {
     fn request(&self, n: u64) -> ExportRequest {
         match self {
             Self::Files(requests) => requests[(n % requests.len() as u64) as usize].clone(),
-            Self::Generated { signals, seed, records } => {
+            Self::Generated {
+                signals,
+                seed,
+                records,
+            } => {
                 let signal = signals[(n % signals.len() as u64) as usize];
                 input::generate(signal, seed.wrapping_add(n), *records)
                     .expect("only traces, metrics and logs are generated")
@@ -119,7 +129,9 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
     if let Some(rate) = args.rate
         && !(rate.is_finite() && rate > 0.0)
     {
-        return Err(format!("--rate must be a positive number of requests per second, not {rate}").into());
+        return Err(
+            format!("--rate must be a positive number of requests per second, not {rate}").into(),
+        );
     }
     let source = if args.file.is_empty() {
         if args.records == 0 {
@@ -142,7 +154,9 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
     };
     let until = match (args.count, args.duration) {
         (_, Some(seconds)) if !(seconds.is_finite() && seconds > 0.0) => {
-            return Err(format!("--duration must be a positive number of seconds, not {seconds}").into());
+            return Err(
+                format!("--duration must be a positive number of seconds, not {seconds}").into(),
+            );
         }
         (_, Some(seconds)) => Until::Deadline(Instant::now() + Duration::from_secs_f64(seconds)),
         (Some(count), None) => Until::Count(match &source {
@@ -168,7 +182,17 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             args.exporter.protocol,
             wire.compression().as_str(),
         );
-        Ok::<_, Error>(send(service, wire, Arc::new(source), until, args.rate, args.concurrency).await)
+        Ok::<_, Error>(
+            send(
+                service,
+                wire,
+                Arc::new(source),
+                until,
+                args.rate,
+                args.concurrency,
+            )
+            .await,
+        )
     })?;
     report.print();
     if report.failed > 0 {
@@ -227,7 +251,11 @@ async fn send(
                 Ok(encoded) => service.oneshot(encoded).await,
                 Err(error) => Err(error),
             };
-            Done { records, latency: sent.elapsed(), result }
+            Done {
+                records,
+                latency: sent.elapsed(),
+                result,
+            }
         });
         n += 1;
     }
@@ -292,9 +320,10 @@ impl Report {
 
     fn print(&self) {
         let ms = |q| {
-            self.latencies
-                .quantile(q)
-                .map_or_else(|| "-".to_owned(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3))
+            self.latencies.quantile(q).map_or_else(
+                || "-".to_owned(),
+                |d| format!("{:.2} ms", d.as_secs_f64() * 1e3),
+            )
         };
         let seconds = self.elapsed.as_secs_f64().max(1e-9);
         println!("requests  {} sent, {} failed", self.requests, self.failed);
@@ -302,7 +331,12 @@ impl Report {
             "records   {} sent, {} accepted, {} rejected (partial success), {} in failed requests",
             self.records, self.accepted, self.rejected, self.failed_records
         );
-        println!("latency   p50 {}, p99 {}", ms(0.5), ms(0.99));
+        println!(
+            "latency   p50 {}, p99 {} over {} answered requests",
+            ms(0.5),
+            ms(0.99),
+            self.latencies.count()
+        );
         println!(
             "rate      {:.0} records/s, {:.1} requests/s over {:.2} s",
             self.accepted as f64 / seconds,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use otlp::sink::{JsonLinesSink, SinkSummary};
 use otlp_transport::Signal;
 
-use crate::listen::{self, ListenArgs};
 use crate::Error;
+use crate::listen::{self, ListenArgs};
 
 /// Receive OTLP on gRPC and HTTP and write every request as one OTLP/JSON line
 /// to standard output or a file. Ctrl-C stops it: calls in flight are
@@ -17,7 +17,7 @@ use crate::Error;
 Examples:
   otlp serve                                # gRPC on 127.0.0.1:4317, HTTP on 127.0.0.1:4318, lines on stdout
   otlp serve --out telemetry.jsonl          # append the lines to a file
-  otlp serve --grpc 0.0.0.0:4317 --http 0.0.0.0:4318 --bearer-token s3cret
+  otlp serve --grpc 0.0.0.0:4317 --http 0.0.0.0:4318 --auth-token s3cret
   otlp serve --tls-cert server.pem --tls-key server.key --client-ca ca.pem
 
 Then point an OpenTelemetry SDK at it, e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
@@ -63,13 +63,22 @@ fn describe(summary: &SinkSummary) -> String {
         .into_iter()
         .filter_map(|signal| {
             let s = summary.per_signal.get(&signal)?;
-            Some(format!("{} {} in {} requests", s.records, signal.record_name(), s.requests))
+            Some(format!(
+                "{} {} in {} requests",
+                s.records,
+                signal.record_name(),
+                s.requests
+            ))
         })
         .collect();
     if parts.is_empty() {
         parts.push("nothing".to_owned());
     }
-    let mut line = format!("received {}; wrote {} bytes", parts.join(", "), summary.bytes);
+    let mut line = format!(
+        "received {}; wrote {} bytes",
+        parts.join(", "),
+        summary.bytes
+    );
     if summary.empty_requests > 0 {
         line += &format!("; {} empty requests acknowledged", summary.empty_requests);
     }
