@@ -111,13 +111,12 @@ impl Drop for Background {
 }
 
 fn send(args: &[&str]) -> Output {
-    let output = otlp()
+    otlp()
         .arg("send")
         .args(args)
         .args(["--timeout", "20"])
         .output()
-        .expect("the binary runs");
-    output
+        .expect("the binary runs")
 }
 
 fn records_written(path: &Path) -> [u64; 3] {
