@@ -346,7 +346,13 @@ impl Shared {
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            // OTLP bodies are hundreds of KiB: the 64 KiB default windows
+            // would stall every request on flow control.
+            .initial_stream_window_size(crate::pool::WINDOW)
+            .initial_connection_window_size(crate::pool::WINDOW * 4);
         Self {
             routes: Routes::new(&config),
             config,
