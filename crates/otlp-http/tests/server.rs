@@ -210,6 +210,10 @@ async fn bodies_over_the_limit_are_413_before_and_after_decompression() {
         assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     }
     assert!(sink.take().is_empty());
+    assert_eq!(
+        server.stats().requests_rejected(),
+        1 + u64::from(otlp_compression::Compression::Gzip.is_supported())
+    );
 
     let fits = protobuf(Signal::Logs);
     assert!(fits.len() < limit);
@@ -480,6 +484,7 @@ async fn connections_past_the_limit_are_closed() {
         matches!(refused, Ok(0) | Err(_)),
         "the second connection was served"
     );
+    assert_eq!(server.stats().connections_rejected(), 1);
 
     drop(first);
     // The slot frees once the server sees the first one close.
