@@ -215,14 +215,21 @@ impl ClientBuilder {
         );
         let [traces, metrics, logs, profiles] = urls;
         let urls = [traces?, metrics?, logs?, profiles?];
-        #[cfg(not(feature = "tls"))]
-        if let Some(url) = urls
+        let https = urls
             .iter()
-            .find(|url| url.scheme() == Some(&http::uri::Scheme::HTTPS))
-        {
+            .find(|url| url.scheme() == Some(&http::uri::Scheme::HTTPS));
+        #[cfg(not(feature = "tls"))]
+        if let Some(url) = https {
             return Err(BuildError::TlsDisabled {
                 url: url.to_string(),
             });
+        }
+        #[cfg(feature = "tls")]
+        if let (Some(url), None) = (https, &self.tls) {
+            return Err(BuildError::Tls(format!(
+                "{url} needs TLS settings: pass a rustls ClientConfig to ClientBuilder::tls \
+                 (otlp_http::tls::client_config builds one from PEM)"
+            )));
         }
         let mut headers = HeaderMap::new();
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));

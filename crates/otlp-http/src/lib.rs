@@ -88,4 +88,5 @@ pub use client::{
 pub use cors::Cors;
 pub use server::{
     BindError, DEFAULT_MAX_REQUEST_SIZE, ServeError, Server, ServerBuilder, ServerHandle,
+    ServerStats,
 };

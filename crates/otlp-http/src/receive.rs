@@ -44,6 +44,12 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpR
     let cors = shared.config.cors.as_ref();
     let origin = request.headers().get(http::header::ORIGIN).cloned();
     let mut response = route(shared, request).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        shared
+            .stats
+            .requests_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     if let (Some(cors), Some(origin)) = (cors, origin) {
         cors.decorate(&origin, response.headers_mut());
     }

@@ -42,6 +42,7 @@ pub const DEFAULT_MAX_REQUEST_SIZE: usize = 20 << 20;
 pub struct Server {
     listener: TcpListener,
     config: Arc<Config>,
+    stats: Arc<Stats>,
 }
 
 /// Settings of a [`Server`]; every one has a default.
@@ -182,6 +183,7 @@ impl ServerBuilder {
         Ok(Server {
             listener,
             config: Arc::new(self.config),
+            stats: Arc::new(Stats::default()),
         })
     }
 }
@@ -211,7 +213,7 @@ impl Server {
         sink: impl Sink,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let shared = Arc::new(Shared::new(self.config, Arc::new(sink)));
+        let shared = Arc::new(Shared::new(self.config, Arc::new(sink), self.stats.clone()));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         let open = Arc::new(AtomicUsize::new(0));
@@ -253,15 +255,23 @@ impl Server {
         result
     }
 
+    /// What the server turned away so far (live counters, also after
+    /// [`serve`](Self::serve) has taken the server: take them first).
+    pub fn stats(&self) -> ServerStats {
+        ServerStats(self.stats.clone())
+    }
+
     /// Serves on a task of its own; the handle stops it.
     pub fn spawn(self, sink: impl Sink) -> ServerHandle {
         let local_addr = self.local_addr();
+        let stats = self.stats();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(self.serve(sink, async {
             let _ = rx.await;
         }));
         ServerHandle {
             local_addr,
+            stats,
             stop: Some(tx),
             task,
         }
@@ -272,6 +282,7 @@ impl Server {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    stats: ServerStats,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
@@ -280,6 +291,11 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What the server turned away so far.
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
     }
 
     /// Stops accepting, drains the requests in flight and waits for the end.
@@ -328,30 +344,54 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) routes: Routes,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     builder: auto::Builder<TokioExecutor>,
 }
 
 /// Counters of what was turned away.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Stats {
     pub(crate) connections_rejected: AtomicU64,
+    pub(crate) requests_rejected: AtomicU64,
+}
+
+/// Live counters of what a server turned away: nothing is dropped unseen.
+#[derive(Debug, Clone)]
+pub struct ServerStats(Arc<Stats>);
+
+impl ServerStats {
+    /// Connections closed on arrival because the connection limit was reached.
+    pub fn connections_rejected(&self) -> u64 {
+        self.0.connections_rejected.load(Ordering::Relaxed)
+    }
+
+    /// Export requests answered with an error status (4xx or 5xx): bad or
+    /// oversized input, failed authentication, or a sink that refused them.
+    pub fn requests_rejected(&self) -> u64 {
+        self.0.requests_rejected.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared {
-    fn new(config: Arc<Config>, sink: Arc<dyn Sink>) -> Self {
+    fn new(config: Arc<Config>, sink: Arc<dyn Sink>, stats: Arc<Stats>) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            // OTLP bodies are hundreds of KiB: the 64 KiB default windows
+            // would stall every request on flow control.
+            .initial_stream_window_size(crate::pool::WINDOW)
+            .initial_connection_window_size(crate::pool::WINDOW * 4);
         Self {
             routes: Routes::new(&config),
             config,
             sink,
-            stats: Stats::default(),
+            stats,
             builder,
         }
     }

@@ -301,3 +301,20 @@ async fn parallel_exports_share_a_bounded_pool() {
     }
     assert_eq!(seen.lock().unwrap().len(), 48);
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn export_service<S: otlp_transport::ExportService>() {}
+    send_sync::<Client>();
+    send_sync::<otlp_http::ClientBuilder>();
+    send_sync::<otlp_http::BuildError>();
+    send_sync::<otlp_http::Server>();
+    send_sync::<otlp_http::ServerBuilder>();
+    send_sync::<otlp_http::ServerHandle>();
+    send_sync::<otlp_http::ServerStats>();
+    send_sync::<otlp_http::BindError>();
+    send_sync::<otlp_http::ServeError>();
+    send_sync::<otlp_http::Cors>();
+    export_service::<Client>();
+}

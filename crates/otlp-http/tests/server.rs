@@ -210,6 +210,10 @@ async fn bodies_over_the_limit_are_413_before_and_after_decompression() {
         assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     }
     assert!(sink.take().is_empty());
+    assert_eq!(
+        server.stats().requests_rejected(),
+        1 + u64::from(otlp_compression::Compression::Gzip.is_supported())
+    );
 
     let fits = protobuf(Signal::Logs);
     assert!(fits.len() < limit);
@@ -480,6 +484,7 @@ async fn connections_past_the_limit_are_closed() {
         matches!(refused, Ok(0) | Err(_)),
         "the second connection was served"
     );
+    assert_eq!(server.stats().connections_rejected(), 1);
 
     drop(first);
     // The slot frees once the server sees the first one close.
@@ -588,4 +593,93 @@ async fn signal_paths_are_configurable() {
         Err(otlp_http::BindError::InvalidPath { .. })
     ));
     server.shutdown().await.unwrap();
+}
+
+/// Browsers: preflight answered for allowed origins only; actual responses
+/// echo the origin; never a bare `*` when credentials are allowed.
+#[tokio::test]
+async fn cors_preflight_and_responses() {
+    use otlp_http::Cors;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/traces")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let from = |origin: &str| {
+        let mut request = post(
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            protobuf(Signal::Traces),
+        );
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        request
+    };
+
+    let cors = Cors::new()
+        .allow_origin("https://app.example.com")
+        .allow_header("x-tenant")
+        .max_age(Duration::from_secs(600))
+        .allow_credentials(true);
+    let server = Server::builder()
+        .cors(cors)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(Recorder::new());
+    let addr = server.local_addr();
+    let answer = send(addr, preflight("https://app.example.com")).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        answer.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(answer.headers["access-control-allow-methods"], "POST");
+    assert!(
+        answer.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-tenant")
+    );
+    assert_eq!(answer.headers["access-control-max-age"], "600");
+    assert_eq!(answer.headers["access-control-allow-credentials"], "true");
+    let answer = send(addr, preflight("https://evil.example.com")).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(!answer.headers.contains_key("access-control-allow-origin"));
+
+    let answer = send(addr, from("https://app.example.com")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(answer.headers["vary"], "Origin");
+    let answer = send(addr, from("https://evil.example.com")).await;
+    assert!(!answer.headers.contains_key("access-control-allow-origin"));
+    let get = Request::get("/v1/traces")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(addr, get).await.headers["allow"], "POST, OPTIONS");
+    server.shutdown().await.unwrap();
+
+    // Any origin: `*` without credentials, the origin echoed with them.
+    for (credentials, expected) in [(false, "*"), (true, "https://x.example")] {
+        let cors = Cors::new().allow_origin("*").allow_credentials(credentials);
+        let server = Server::builder()
+            .cors(cors)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn(Recorder::new());
+        let answer = send(server.local_addr(), from("https://x.example")).await;
+        assert_eq!(answer.headers["access-control-allow-origin"], expected);
+        server.shutdown().await.unwrap();
+    }
 }
