@@ -336,12 +336,17 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> 
         ));
     }
     // The message must never carry the value: headers hold credentials.
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
+    let not_printable = || {
         format!(
-            "has a value for {:?} with control characters",
+            "has a value for {:?} that is not printable ASCII (gRPC metadata allows no other)",
             name.as_str()
         )
-    })?;
+    };
+    // HTTP tolerates other bytes, gRPC metadata does not: refuse them up front.
+    if !value.is_ascii() {
+        return Err(not_printable());
+    }
+    let mut value = HeaderValue::from_str(value).map_err(|_| not_printable())?;
     value.set_sensitive(true);
     Ok((name, value))
 }
