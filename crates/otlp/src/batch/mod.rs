@@ -11,6 +11,9 @@
 //! refuses the request and counts its records as dropped; nothing is lost
 //! without being counted in [`BatchStats`].
 //!
+//! A `BatchProcessor` is also a receiver's [`Sink`]: behind a transport's
+//! server it batches what the server accepts, the front of a relay.
+//!
 //! # Adaptive batch size
 //! With [`adaptive`](BatchProcessorBuilder::adaptive), the size a batch is
 //! sent at moves between a minimum and `max_batch_size`:
