@@ -10,8 +10,9 @@
 //!   batches by size and delay (adaptive if asked), hands them to any
 //!   transport client ([`ExportService`](transport::ExportService)), and
 //!   counts every record it drops; `flush` and `shutdown` are async and safe
-//!   on a current-thread runtime. Also [`batch::split`] and [`batch::merge`]
-//!   for requests of every signal.
+//!   on a current-thread runtime. It is also a receiver's
+//!   [`Sink`](transport::Sink), the front of a relay. Also [`batch::split`]
+//!   and [`batch::merge`] for requests of every signal.
 //! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
 //!   which writes what a receiver accepts as OTLP/JSON lines.
 //! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],

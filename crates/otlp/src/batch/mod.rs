@@ -11,12 +11,16 @@
 //! refuses the request and counts its records as dropped; nothing is lost
 //! without being counted in [`BatchStats`].
 //!
+//! A `BatchProcessor` is also a receiver's [`Sink`]: behind a transport's
+//! server it batches what the server accepts, the front of a relay.
+//!
 //! # Adaptive batch size
 //! With [`adaptive`](BatchProcessorBuilder::adaptive), the size a batch is
 //! sent at moves between a minimum and `max_batch_size`:
 //! - a batch sent because it reached the current size (records arrive
 //!   faster than the delay) doubles the size, so that under load fewer,
-//!   larger exports carry the data;
+//!   larger exports carry the data; a burst holding several batches at the
+//!   current size grows it at once, as many full batches in a row would;
 //! - a batch sent by the `max_delay` timer with fewer than half the current
 //!   size (records trickle in) halves it, so that when idle a record waits
 //!   for a few others, not for a large batch that will not fill.
@@ -559,7 +563,7 @@ impl<S: ExportService> Worker<S> {
             self.send(request, records, Trigger::Alone).await;
             return;
         }
-        let mut pending = match self.pending.remove(&signal) {
+        let pending = match self.pending.remove(&signal) {
             None => Pending {
                 request,
                 records,
@@ -582,24 +586,43 @@ impl<S: ExportService> Worker<S> {
                 }
             },
         };
-        loop {
-            let batch_size = self.shared.batch_size.load(Ordering::Relaxed);
-            if pending.records < batch_size {
-                self.pending.insert(signal, pending);
-                return;
-            }
-            if pending.records == batch_size {
-                self.send(pending.request, batch_size, Trigger::Full).await;
-                return;
-            }
-            let Some(front) = split::take_front(&mut pending.request, batch_size) else {
-                self.send(pending.request, pending.records, Trigger::Alone)
-                    .await;
-                return;
-            };
-            pending.records -= batch_size;
-            self.send(front, batch_size, Trigger::Full).await;
+        let batch_size = self.batch_size_for(pending.records);
+        if pending.records < batch_size {
+            self.pending.insert(signal, pending);
+            return;
         }
+        // Full batches leave now; the rest keeps waiting on the oldest
+        // record's deadline. One pass however large the request.
+        let deadline = pending.deadline;
+        for piece in split::chunks(pending.request, batch_size) {
+            let records = piece.record_count();
+            if records == batch_size {
+                self.send(piece, records, Trigger::Full).await;
+            } else if records > 0 {
+                self.pending.insert(
+                    signal,
+                    Pending {
+                        request: piece,
+                        records,
+                        deadline,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The size to cut `records` pending records at. In adaptive mode a
+    /// burst holding several batches at the current size grows it first
+    /// (doubling, up to the maximum), as that many full batches would.
+    fn batch_size_for(&self, records: usize) -> usize {
+        let mut size = self.shared.batch_size.load(Ordering::Relaxed);
+        if self.settings.adaptive_min.is_some() {
+            while records >= 2 * size && size < self.settings.max_batch_size {
+                size = (size * 2).min(self.settings.max_batch_size);
+            }
+            self.shared.batch_size.store(size, Ordering::Relaxed);
+        }
+        size
     }
 
     async fn send_expired(&mut self) {

@@ -32,17 +32,12 @@ use otlp_transport::ExportRequest;
 /// let sizes: Vec<usize> = parts.iter().map(ExportRequest::record_count).collect();
 /// assert_eq!(sizes, [512, 488]);
 /// ```
-pub fn split(mut request: ExportRequest, max_records: usize) -> Vec<ExportRequest> {
+pub fn split(request: ExportRequest, max_records: usize) -> Vec<ExportRequest> {
     let max_records = max_records.max(1);
-    let mut parts = Vec::new();
-    while request.record_count() > max_records {
-        match take_front(&mut request, max_records) {
-            Some(front) => parts.push(front),
-            None => break,
-        }
+    if request.record_count() <= max_records {
+        return vec![request];
     }
-    parts.push(request);
-    parts
+    chunks(request, max_records)
 }
 
 /// Appends `other` to `into` when both carry the same signal, joining
@@ -63,49 +58,87 @@ pub fn merge(into: &mut ExportRequest, other: ExportRequest) -> Result<(), Expor
     Ok(())
 }
 
-/// Moves the first `n` records of `request` (fewer than it holds) into a new
-/// request; `None` for profiles, which cannot be split.
-pub(crate) fn take_front(request: &mut ExportRequest, n: usize) -> Option<ExportRequest> {
-    Some(match request {
-        ExportRequest::Traces(r) => r.split_front(n).into(),
-        ExportRequest::Metrics(r) => r.split_front(n).into(),
-        ExportRequest::Logs(r) => r.split_front(n).into(),
-        ExportRequest::Profiles(_) => return None,
-    })
+/// Cuts `request` into pieces of `max` records, the last one with the rest,
+/// in one pass: each record is moved once, however large the request.
+/// Profiles come back whole (they cannot be cut).
+pub(crate) fn chunks(request: ExportRequest, max: usize) -> Vec<ExportRequest> {
+    let mut pieces: Vec<ExportRequest> = match request {
+        ExportRequest::Traces(r) => r.chunks(max, max).into_iter().map(Into::into).collect(),
+        ExportRequest::Metrics(r) => r.chunks(max, max).into_iter().map(Into::into).collect(),
+        ExportRequest::Logs(r) => r.chunks(max, max).into_iter().map(Into::into).collect(),
+        profiles @ ExportRequest::Profiles(_) => return vec![profiles],
+    };
+    // Groups without records (an empty scope) after the last full piece
+    // would make a piece of their own: an empty envelope, which OTLP senders
+    // should not send. They stay with the piece before.
+    if pieces.len() > 1
+        && pieces.last().is_some_and(ExportRequest::is_empty)
+        && let Some(last) = pieces.pop()
+        && let Some(before) = pieces.last_mut()
+        && let Err(last) = merge(before, last)
+    {
+        pieces.push(last);
+    }
+    pieces
 }
 
 /// A node of a request's tree.
 trait Part: Sized {
     /// The records under this node.
     fn records(&self) -> usize;
-    /// Moves the first `n` records (0 < n < records) into a new node with the
-    /// same metadata.
-    fn split_front(&mut self, n: usize) -> Self;
+    /// Cuts the node into pieces with the same metadata: the first holds
+    /// `first` records (1 ≤ `first` < records), the next `max` each, the
+    /// last the rest.
+    fn chunks(self, first: usize, max: usize) -> Vec<Self>;
     /// Whether `other` has the same metadata, so that the two may be joined.
     fn same_group(&self, other: &Self) -> bool;
     /// Appends the children of `other`.
     fn append(&mut self, other: Self);
 }
 
-fn split_children<C: Part>(children: &mut Vec<C>, n: usize) -> Vec<C> {
-    let mut taken = 0;
-    let mut whole = 0;
-    for child in children.iter() {
+/// Deals `children` into groups: the first with `first` records, the next
+/// with `max` each, the last with the rest; a child that does not fit whole
+/// is cut with [`Part::chunks`].
+fn chunk_children<C: Part>(children: Vec<C>, first: usize, max: usize) -> Vec<Vec<C>> {
+    let mut groups = Vec::new();
+    let mut current = Vec::new();
+    let mut room = first;
+    for child in children {
         let records = child.records();
-        if taken + records > n {
-            break;
+        if records <= room {
+            current.push(child);
+            room -= records;
+        } else {
+            let mut pieces = child.chunks(room, max).into_iter();
+            current.extend(pieces.next());
+            for piece in pieces {
+                groups.push(std::mem::take(&mut current));
+                room = max - piece.records();
+                current.push(piece);
+            }
         }
-        taken += records;
-        whole += 1;
-    }
-    let mut front: Vec<C> = children.drain(..whole).collect();
-    if taken < n {
-        // The loop stopped at a child holding more than the `n - taken` left.
-        if let Some(first) = children.first_mut() {
-            front.push(first.split_front(n - taken));
+        if room == 0 {
+            groups.push(std::mem::take(&mut current));
+            room = max;
         }
     }
-    front
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// [`chunk_children`] for records, which are never cut.
+fn chunk_records<T>(records: Vec<T>, first: usize, max: usize) -> Vec<Vec<T>> {
+    let mut records = records.into_iter();
+    let mut groups = vec![records.by_ref().take(first).collect::<Vec<T>>()];
+    loop {
+        let group: Vec<T> = records.by_ref().take(max).collect();
+        if group.is_empty() {
+            return groups;
+        }
+        groups.push(group);
+    }
 }
 
 fn append_children<C: Part>(mine: &mut Vec<C>, theirs: Vec<C>) {
@@ -126,11 +159,11 @@ macro_rules! groups {
             fn records(&self) -> usize {
                 self.$children.iter().map(Part::records).sum()
             }
-            fn split_front(&mut self, n: usize) -> Self {
-                Self {
-                    $children: split_children(&mut self.$children, n),
-                    $($meta: self.$meta.clone(),)*
-                }
+            fn chunks(self, first: usize, max: usize) -> Vec<Self> {
+                chunk_children(self.$children, first, max)
+                    .into_iter()
+                    .map(|$children| Self { $children, $($meta: self.$meta.clone(),)* })
+                    .collect()
             }
             fn same_group(&self, _other: &Self) -> bool {
                 true $(&& self.$meta == _other.$meta)*
@@ -149,11 +182,11 @@ macro_rules! records {
             fn records(&self) -> usize {
                 self.$children.len()
             }
-            fn split_front(&mut self, n: usize) -> Self {
-                Self {
-                    $children: self.$children.drain(..n).collect(),
-                    $($meta: self.$meta.clone(),)*
-                }
+            fn chunks(self, first: usize, max: usize) -> Vec<Self> {
+                chunk_records(self.$children, first, max)
+                    .into_iter()
+                    .map(|$children| Self { $children, $($meta: self.$meta.clone(),)* })
+                    .collect()
             }
             fn same_group(&self, other: &Self) -> bool {
                 true $(&& self.$meta == other.$meta)*
@@ -194,36 +227,67 @@ impl Part for Metric {
         }
     }
 
-    fn split_front(&mut self, n: usize) -> Self {
-        let data = self.data.as_mut().map(|data| match data {
-            Data::Gauge(d) => Data::Gauge(otlp_proto::metrics::v1::Gauge {
-                data_points: d.data_points.drain(..n).collect(),
-            }),
-            Data::Sum(d) => Data::Sum(otlp_proto::metrics::v1::Sum {
-                data_points: d.data_points.drain(..n).collect(),
-                aggregation_temporality: d.aggregation_temporality,
-                is_monotonic: d.is_monotonic,
-            }),
-            Data::Histogram(d) => Data::Histogram(otlp_proto::metrics::v1::Histogram {
-                data_points: d.data_points.drain(..n).collect(),
-                aggregation_temporality: d.aggregation_temporality,
-            }),
-            Data::ExponentialHistogram(d) => {
-                Data::ExponentialHistogram(otlp_proto::metrics::v1::ExponentialHistogram {
-                    data_points: d.data_points.drain(..n).collect(),
-                    aggregation_temporality: d.aggregation_temporality,
-                })
-            }
-            Data::Summary(d) => Data::Summary(otlp_proto::metrics::v1::Summary {
-                data_points: d.data_points.drain(..n).collect(),
-            }),
-        });
-        Self {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            unit: self.unit.clone(),
-            metadata: self.metadata.clone(),
+    fn chunks(self, first: usize, max: usize) -> Vec<Self> {
+        use otlp_proto::metrics::v1::{ExponentialHistogram, Gauge, Histogram, Sum, Summary};
+        let Metric {
+            name,
+            description,
+            unit,
+            metadata,
             data,
+        } = self;
+        let with = |data: Data| Metric {
+            name: name.clone(),
+            description: description.clone(),
+            unit: unit.clone(),
+            metadata: metadata.clone(),
+            data: Some(data),
+        };
+        match data {
+            Some(Data::Gauge(d)) => chunk_records(d.data_points, first, max)
+                .into_iter()
+                .map(|data_points| with(Data::Gauge(Gauge { data_points })))
+                .collect(),
+            Some(Data::Sum(d)) => chunk_records(d.data_points, first, max)
+                .into_iter()
+                .map(|data_points| {
+                    with(Data::Sum(Sum {
+                        data_points,
+                        aggregation_temporality: d.aggregation_temporality,
+                        is_monotonic: d.is_monotonic,
+                    }))
+                })
+                .collect(),
+            Some(Data::Histogram(d)) => chunk_records(d.data_points, first, max)
+                .into_iter()
+                .map(|data_points| {
+                    with(Data::Histogram(Histogram {
+                        data_points,
+                        aggregation_temporality: d.aggregation_temporality,
+                    }))
+                })
+                .collect(),
+            Some(Data::ExponentialHistogram(d)) => chunk_records(d.data_points, first, max)
+                .into_iter()
+                .map(|data_points| {
+                    with(Data::ExponentialHistogram(ExponentialHistogram {
+                        data_points,
+                        aggregation_temporality: d.aggregation_temporality,
+                    }))
+                })
+                .collect(),
+            Some(Data::Summary(d)) => chunk_records(d.data_points, first, max)
+                .into_iter()
+                .map(|data_points| with(Data::Summary(Summary { data_points })))
+                .collect(),
+            // No data point: nothing to cut.
+            None => vec![Metric {
+                name,
+                description,
+                unit,
+                metadata,
+                data: None,
+            }],
         }
     }
 
@@ -392,6 +456,45 @@ mod tests {
         let mut joined = sum(1);
         joined.append(sum(1));
         assert_eq!(joined.records(), 2);
+    }
+
+    #[test]
+    fn trailing_groups_without_records_make_no_piece_of_their_own() {
+        let ExportRequest::Logs(mut logs) =
+            ExportRequest::from(Generator::new(2).resources(1).records(10).logs())
+        else {
+            unreachable!()
+        };
+        let empty_scope = ScopeLogs::default();
+        logs.resource_logs[0].scope_logs.push(empty_scope.clone());
+        logs.resource_logs.push(ResourceLogs::default());
+        let request = ExportRequest::from(logs);
+        let parts = split(request.clone(), 5);
+        let sizes: Vec<usize> = parts.iter().map(ExportRequest::record_count).collect();
+        assert_eq!(sizes, [5, 5]);
+        let mut parts = parts.into_iter();
+        let mut joined = parts.next().unwrap();
+        merge(&mut joined, parts.next().unwrap()).unwrap();
+        assert_eq!(joined, request, "the empty groups are kept");
+    }
+
+    #[test]
+    fn a_huge_scope_is_cut_into_full_pieces() {
+        let ExportRequest::Traces(mut traces) =
+            ExportRequest::from(Generator::new(4).resources(1).spans(10).traces())
+        else {
+            unreachable!()
+        };
+        let scope = &mut traces.resource_spans[0].scope_spans[0];
+        let span = scope.spans[0].clone();
+        scope.spans = vec![span; 100_000];
+        let records = ExportRequest::from(traces.clone()).record_count();
+        let parts = split(ExportRequest::from(traces), 512);
+        assert_eq!(parts.len(), records.div_ceil(512));
+        assert_eq!(
+            parts.iter().map(ExportRequest::record_count).sum::<usize>(),
+            records
+        );
     }
 
     #[test]

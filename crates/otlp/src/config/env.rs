@@ -10,7 +10,7 @@ use otlp_transport::Signal;
 
 use super::{
     ConfigError, DEFAULT_TIMEOUT, Endpoint, ExporterConfig, Protocol, TlsFiles,
-    check_client_identity, check_compression, header,
+    check_client_identity, check_compression, check_protocol, header,
 };
 
 /// The prefix of every variable read: `OTEL_EXPORTER_OTLP_`. A setting `X`
@@ -189,10 +189,14 @@ fn resolve(signal: Signal, lookup: Lookup<'_>) -> Result<ExporterConfig, ConfigE
 
     let protocol = match env.setting("PROTOCOL")? {
         None => Protocol::default(),
-        Some(s) => s.value.parse().map_err(|_| ConfigError::UnknownProtocol {
-            variable: s.variable,
-            value: s.value,
-        })?,
+        Some(s) => {
+            let protocol: Protocol = s.value.parse().map_err(|_| ConfigError::UnknownProtocol {
+                variable: s.variable.clone(),
+                value: s.value.clone(),
+            })?;
+            check_protocol(&s.variable, protocol)?;
+            protocol
+        }
     };
 
     let endpoint = match env.setting("ENDPOINT")? {
@@ -459,8 +463,8 @@ mod tests {
     #[test]
     fn every_setting_per_signal_overrides_the_generic_one() {
         let all = configs(&[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "a=1"),
             ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "b=2"),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
@@ -492,7 +496,7 @@ mod tests {
         let (logs, traces) = (&all.logs, &all.traces);
         assert_eq!(
             (logs.protocol(), traces.protocol()),
-            (Protocol::Grpc, Protocol::HttpJson)
+            (Protocol::HttpProtobuf, Protocol::Grpc)
         );
         assert_eq!(logs.headers().get("b").unwrap(), "2");
         assert!(
@@ -575,7 +579,8 @@ mod tests {
             ("bad key=secret", 1, "not a valid header name"),
             ("k=secret%zz", 1, "two hex digits"),
             ("k=secret%FF", 1, "not UTF-8"),
-            ("k=secret%0A", 1, "control characters"),
+            ("k=secret%0A", 1, "not printable ASCII"),
+            ("k=caf%C3%A9secret", 1, "not printable ASCII"),
             ("content-type=secret", 1, "sets itself"),
         ];
         for (list, position, says) in cases {
@@ -703,12 +708,22 @@ mod tests {
     #[test]
     fn extension_protocols_are_accepted() {
         for (name, protocol) in [
+            ("http/json", Protocol::HttpJson),
             ("http/msgpack", Protocol::HttpMsgpack),
             ("http/cbor", Protocol::HttpCbor),
             ("ws", Protocol::Ws),
         ] {
-            let config = traces(&[("OTEL_EXPORTER_OTLP_PROTOCOL", name)]).unwrap();
-            assert_eq!(config.protocol(), protocol);
+            match traces(&[("OTEL_EXPORTER_OTLP_PROTOCOL", name)]) {
+                Ok(config) => assert_eq!(config.protocol(), protocol),
+                // Built without the codec: the error names the feature to enable.
+                Err(error) => {
+                    assert!(!protocol.codec().is_enabled(), "{name}: {error}");
+                    assert!(
+                        matches!(error, ConfigError::UnsupportedProtocol { .. }),
+                        "{error}"
+                    );
+                }
+            }
         }
         let ws = traces(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "ws"),

@@ -28,6 +28,18 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// The protocol's codec is known but not compiled into this build.
+    #[error(
+        "{variable} = {value:?} needs the `{feature}` feature of the `otlp` crate, which this build lacks: enable it, or choose http/protobuf or grpc"
+    )]
+    UnsupportedProtocol {
+        /// Where the value came from.
+        variable: String,
+        /// The value.
+        value: String,
+        /// The cargo feature that compiles its codec in.
+        feature: &'static str,
+    },
     /// The compression is not one this crate knows.
     #[error(
         "{variable} = {value:?} is not a compression: expected none or gzip (or deflate, zstd, snappy, x-snappy-framed)"
@@ -107,6 +119,7 @@ impl ConfigError {
             | Self::UnknownProtocol { variable, .. }
             | Self::UnknownCompression { variable, .. }
             | Self::UnsupportedCompression { variable, .. }
+            | Self::UnsupportedProtocol { variable, .. }
             | Self::InvalidTimeout { variable, .. }
             | Self::InvalidBool { variable, .. }
             | Self::InvalidHeaders { variable, .. }

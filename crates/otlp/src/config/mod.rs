@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
 use otlp_transport::{Signal, WireFormat};
 
@@ -294,6 +295,7 @@ impl ExporterConfigBuilder {
             })?;
             headers.append(name, value);
         }
+        check_protocol("ExporterConfigBuilder::protocol", self.protocol)?;
         check_compression("ExporterConfigBuilder::compression", self.compression)?;
         if self.timeout.is_zero() {
             return Err(ConfigError::InvalidTimeout {
@@ -336,14 +338,36 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> 
         ));
     }
     // The message must never carry the value: headers hold credentials.
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
+    let not_printable = || {
         format!(
-            "has a value for {:?} with control characters",
+            "has a value for {:?} that is not printable ASCII (gRPC metadata allows no other)",
             name.as_str()
         )
-    })?;
+    };
+    // HTTP tolerates other bytes, gRPC metadata does not: refuse them up front.
+    if !value.is_ascii() {
+        return Err(not_printable());
+    }
+    let mut value = HeaderValue::from_str(value).map_err(|_| not_printable())?;
     value.set_sensitive(true);
     Ok((name, value))
+}
+
+fn check_protocol(variable: &str, protocol: Protocol) -> Result<(), ConfigError> {
+    let feature = match protocol.codec() {
+        Codec::Json => "json",
+        Codec::MessagePack => "msgpack",
+        Codec::Cbor => "cbor",
+        _ => return Ok(()),
+    };
+    if protocol.codec().is_enabled() {
+        return Ok(());
+    }
+    Err(ConfigError::UnsupportedProtocol {
+        variable: variable.into(),
+        value: protocol.as_str().into(),
+        feature,
+    })
 }
 
 fn check_compression(variable: &str, compression: Compression) -> Result<(), ConfigError> {
@@ -464,13 +488,30 @@ mod tests {
     }
 
     #[test]
+    fn a_protocol_whose_codec_is_not_compiled_in_is_an_error_naming_the_feature() {
+        for protocol in Protocol::ALL {
+            let result = ExporterConfig::builder(Signal::Logs)
+                .protocol(protocol)
+                .build();
+            match result {
+                Ok(_) => assert!(protocol.codec().is_enabled(), "{protocol}"),
+                Err(ConfigError::UnsupportedProtocol { feature, .. }) => {
+                    assert!(!protocol.codec().is_enabled(), "{protocol}");
+                    assert!(["json", "msgpack", "cbor"].contains(&feature));
+                }
+                Err(other) => panic!("{protocol}: {other}"),
+            }
+        }
+    }
+
+    #[test]
     fn wire_format_follows_protocol_and_compression() {
         let config = ExporterConfig::builder(Signal::Logs)
-            .protocol(Protocol::HttpJson)
+            .protocol(Protocol::Grpc)
             .build()
             .unwrap();
         let wire = config.wire_format();
-        assert_eq!(wire.codec(), otlp_codec::Codec::Json);
+        assert_eq!(wire.codec(), Codec::Protobuf);
         assert_eq!(wire.compression(), Compression::None);
     }
 }
