@@ -158,12 +158,16 @@ async fn stalling_receiver<T: Transport>() {
 
     assert_all_delivered(&sink, 0..items);
     assert_eq!(queue.stats().exported, items);
-    // The receiver accepted, then answered too late: each stall is one
-    // timeout, one retry and one duplicate — no more.
-    let stalls = sink.stalls();
+    // The receiver accepted, then answered too late: each stall forced a
+    // retry, which delivered the item again. Duplicates are bounded by the
+    // retries (a busy machine may time out an attempt that did not stall).
+    let (stalls, retries) = (sink.stalls(), retry_stats.snapshot().retries);
+    let duplicates = sink.duplicates();
     assert!(stalls > 0);
-    assert_eq!(retry_stats.snapshot().retries, stalls);
-    assert_eq!(sink.duplicates(), stalls);
+    assert!(
+        stalls <= duplicates && duplicates <= retries,
+        "{stalls} stalls, {duplicates} duplicates, {retries} retries"
+    );
     receiver.stop().await;
 }
 
