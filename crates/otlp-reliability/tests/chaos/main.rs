@@ -15,7 +15,7 @@ use otlp_reliability::{
 use otlp_transport::{BoxExportService, ExportService};
 use tower::{ServiceBuilder, ServiceExt};
 
-use support::{FaultSink, Faults, Http, Receiver, ResetProxy, Transport, item};
+use support::{FaultSink, Faults, Grpc, Http, Receiver, ResetProxy, Transport, item};
 
 /// Fails the test instead of hanging past `limit`.
 async fn within<T>(limit: Duration, scenario: impl Future<Output = T>) -> T {
@@ -125,10 +125,24 @@ async fn http_flaky_receiver_every_item_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_flaky_receiver_every_item_delivered() {
+    within(Duration::from_secs(90), flaky_receiver::<Grpc>(None, 300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_throttling_receiver_is_honoured() {
     within(
         Duration::from_secs(90),
         flaky_receiver::<Http>(Some(Duration::from_secs(1)), 30),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_throttling_receiver_is_honoured() {
+    within(
+        Duration::from_secs(90),
+        flaky_receiver::<Grpc>(Some(Duration::from_secs(1)), 30),
     )
     .await;
 }
@@ -176,6 +190,11 @@ async fn http_stalls_past_the_timeout_are_retried_with_bounded_duplicates() {
     within(Duration::from_secs(90), stalling_receiver::<Http>()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_stalls_past_the_timeout_are_retried_with_bounded_duplicates() {
+    within(Duration::from_secs(90), stalling_receiver::<Grpc>()).await;
+}
+
 // ---------------------------------------------------------------------------
 // Connections reset mid-request.
 
@@ -207,6 +226,11 @@ async fn resetting_connections<T: Transport>() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_connection_resets_are_retried() {
     within(Duration::from_secs(90), resetting_connections::<Http>()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_connection_resets_are_retried() {
+    within(Duration::from_secs(90), resetting_connections::<Grpc>()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -295,6 +319,11 @@ async fn http_outage_opens_the_breaker_and_recovery_closes_it() {
     within(Duration::from_secs(90), outage::<Http>()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_outage_opens_the_breaker_and_recovery_closes_it() {
+    within(Duration::from_secs(90), outage::<Grpc>()).await;
+}
+
 // ---------------------------------------------------------------------------
 // A queue too small: drops are exactly what overflowed, memory stays bounded.
 
@@ -379,10 +408,28 @@ async fn http_queue_too_small_drop_newest_drops_exactly_the_overflow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_queue_too_small_drop_newest_drops_exactly_the_overflow() {
+    within(
+        Duration::from_secs(60),
+        queue_too_small::<Grpc>(WhenFull::DropNewest),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_queue_too_small_drop_oldest_evicts_exactly_the_overflow() {
     within(
         Duration::from_secs(60),
         queue_too_small::<Http>(WhenFull::DropOldest),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_queue_too_small_drop_oldest_evicts_exactly_the_overflow() {
+    within(
+        Duration::from_secs(60),
+        queue_too_small::<Grpc>(WhenFull::DropOldest),
     )
     .await;
 }
@@ -455,4 +502,9 @@ async fn failover<T: Transport>() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_failover_moves_traffic_and_back() {
     within(Duration::from_secs(60), failover::<Http>()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_failover_moves_traffic_and_back() {
+    within(Duration::from_secs(60), failover::<Grpc>()).await;
 }

@@ -275,6 +275,47 @@ impl Transport for Http {
     }
 }
 
+/// The OTLP/gRPC transport of `otlp-grpc`.
+pub(crate) struct Grpc;
+
+impl Transport for Grpc {
+    type Handle = otlp_grpc::ServerHandle;
+
+    async fn start(addr: SocketAddr, sink: Arc<FaultSink>) -> (SocketAddr, Self::Handle) {
+        // The address may still be held for a moment after a stop.
+        let mut tries = 0;
+        let server = loop {
+            match otlp_grpc::Server::builder().bind(addr).await {
+                Ok(server) => break server,
+                Err(error) if tries < 50 => {
+                    tries += 1;
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("cannot bind {addr}: {error}"),
+            }
+        };
+        let handle = server.spawn(sink);
+        (handle.local_addr(), handle)
+    }
+
+    async fn stop(handle: Self::Handle) {
+        handle.shutdown().await.expect("the server stops");
+    }
+
+    fn client(addr: SocketAddr) -> (BoxExportService, WireFormat) {
+        let client = otlp_grpc::Client::builder()
+            .endpoint(format!("http://{addr}"))
+            // The per-attempt timeout is the layer's; this one only backs it up.
+            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(1))
+            .build()
+            .expect("a valid endpoint");
+        let wire = client.wire_format();
+        (BoxExportService::new(client), wire)
+    }
+}
+
 /// A TCP proxy to `upstream` that resets (RST) a connection instead of
 /// forwarding a chunk from the client, with probability `rate`.
 pub(crate) struct ResetProxy {
