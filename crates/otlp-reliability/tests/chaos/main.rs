@@ -99,6 +99,12 @@ async fn flaky_receiver<T: Transport>(throttle: Option<Duration>, items: u64) {
     );
     assert_eq!((snapshot.exported, snapshot.failed), (items, 0));
     assert_eq!(snapshot.dropped.total(), 0);
+    let queue = snapshot.queue.expect("a queue");
+    assert!(
+        queue.peak_items <= 64,
+        "bounded by the queue: {}",
+        queue.peak_items
+    );
     // Each retryable answer was retried exactly once, and nothing else was.
     assert!(sink.failures() > items / 2, "{} failures", sink.failures());
     assert_eq!(snapshot.retried, sink.failures());
