@@ -608,6 +608,33 @@ mod tests {
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn every_state_change_is_a_tracing_event() {
+        let (events, _guard) = crate::testing::Events::record();
+        let (inner, healthy) = switchable();
+        let breaker = CircuitBreaker::new(inner, config());
+        for _ in 0..5 {
+            let _ = send(&breaker).await;
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        healthy.store(true, Ordering::SeqCst);
+        for _ in 0..2 {
+            send(&breaker).await.unwrap();
+        }
+        let changes = events.matching("circuit breaker state change");
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        for (line, (from, to)) in changes.iter().zip([
+            ("Closed", "Open"),
+            ("Open", "HalfOpen"),
+            ("HalfOpen", "Closed"),
+        ]) {
+            assert!(line.contains(&format!("from={from} to={to}")), "{line}");
+        }
+        let opens = events.matching("too many failures");
+        assert_eq!(opens.len(), 1);
+        assert!(opens[0].starts_with("WARN"), "{opens:?}");
+    }
+
     #[test]
     fn nonsense_settings_are_refused() {
         assert_eq!(

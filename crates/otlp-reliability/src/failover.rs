@@ -359,6 +359,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn health_changes_are_tracing_events() {
+        let (events, _guard) = crate::testing::Events::record();
+        let (primary, primary_up) = switchable(false);
+        let (secondary, _) = switchable(true);
+        let failover = pair(&primary, &secondary).build().unwrap();
+        failover.clone().oneshot(item(b"x")).await.unwrap();
+        primary_up.store(true, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        failover.clone().oneshot(item(b"x")).await.unwrap();
+        let lines = events.lines();
+        let moves = events.matching("traffic moves");
+        assert_eq!(moves.len(), 2, "{lines:?}");
+        assert!(moves[0].contains("from=primary to=secondary"), "{moves:?}");
+        assert!(moves[1].contains("from=secondary to=primary"), "{moves:?}");
+        assert_eq!(events.matching("endpoint unhealthy").len(), 1, "{lines:?}");
+        assert_eq!(
+            events.matching("endpoint healthy again").len(),
+            1,
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn permanent_errors_stay_and_all_down_is_retryable() {
         let rejecting = FaultService::new(|_, _| Fault::Fail(ExportError::permanent("bad")));
         let (secondary, secondary_up) = switchable(true);

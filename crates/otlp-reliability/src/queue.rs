@@ -662,6 +662,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn full_and_room_again_are_tracing_events_once_each() {
+        let (events, _guard) = crate::testing::Events::record();
+        let queue = Queue::builder()
+            .max_items(2)
+            .consumers(1)
+            .build(stalling(Duration::from_secs(1)))
+            .unwrap();
+        for tag in 0..6 {
+            let _ = queue.push(sized(1, tag)).await;
+        }
+        queue.flush(Duration::from_secs(10)).await.unwrap();
+        let lines = events.lines();
+        assert_eq!(events.matching("export queue full").len(), 1, "{lines:?}");
+        assert_eq!(
+            events.matching("export queue has room again").len(),
+            1,
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn drop_oldest_evicts_and_keeps_the_newest() {
         let inner = stalling(Duration::from_secs(1));
         let queue = Queue::builder()
