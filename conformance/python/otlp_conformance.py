@@ -544,8 +544,11 @@ SUITES = {"sdk-to-serve": sdk_to_serve, "send-to-reference": send_to_reference, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--otlp", required=True, help="path to the otlp binary")
-    parser.add_argument("suites", nargs="*", choices=[*SUITES, []], default=list(SUITES))
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=f"any of {', '.join(SUITES)} (default: all)")
     args = parser.parse_args()
+    unknown = [s for s in args.suites if s not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite {unknown[0]}: choose from {', '.join(SUITES)}")
     binary = os.path.abspath(args.otlp)
     with tempfile.TemporaryDirectory(prefix="otlp-conformance-") as work:
         try:
