@@ -683,3 +683,40 @@ async fn cors_preflight_and_responses() {
         server.shutdown().await.unwrap();
     }
 }
+
+/// A body that stalls half-way is answered 408 once the body timeout passes.
+#[tokio::test]
+async fn stalled_bodies_get_408() {
+    let sink = Recorder::new();
+    let server = Server::builder()
+        .body_read_timeout(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(sink.clone());
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(b"POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(BOUND, async {
+        while !answer.ends_with(b"\r\n\r\n") && !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered in time");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(sink.take().is_empty());
+    server.shutdown().await.unwrap();
+}
