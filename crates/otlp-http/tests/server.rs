@@ -720,3 +720,86 @@ async fn stalled_bodies_get_408() {
     assert!(sink.take().is_empty());
     server.shutdown().await.unwrap();
 }
+
+/// OTLP/HTTP: the response is compressed when the client's Accept-Encoding
+/// asks, and our client reads it back.
+#[tokio::test]
+async fn responses_are_compressed_when_asked() {
+    if !otlp_compression::Compression::Gzip.is_supported() {
+        return;
+    }
+    let partial = Outcome::PartialSuccess {
+        rejected: 1,
+        message: "one span had no name".into(),
+    };
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(Recorder::answering(Ok(partial.clone())));
+    let mut raw = post(
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        protobuf(Signal::Traces),
+    );
+    raw.headers_mut()
+        .insert("accept-encoding", "br, gzip".parse().unwrap());
+    let answer = send(server.local_addr(), raw).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-encoding"], "gzip");
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&answer.body[..]),
+        &mut plain,
+    )
+    .unwrap();
+    let response =
+        otlp_transport::ExportResponse::decode(Signal::Traces, Codec::Protobuf, Bytes::from(plain))
+            .unwrap();
+    assert_eq!(response.outcome(), partial);
+
+    let client = Client::builder()
+        .endpoint(format!("http://{}", server.local_addr()))
+        .header("accept-encoding", "gzip")
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.export(request(Signal::Traces)).await.unwrap(),
+        partial
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// A drain that outlasts its timeout ends anyway: shutdown is bounded.
+#[tokio::test]
+async fn shutdown_gives_up_after_the_drain_timeout() {
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let sink = Recorder::gated(gate);
+    let server = Server::builder()
+        .drain_timeout(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(sink.clone());
+    let client = Client::builder()
+        .endpoint(format!("http://{}", server.local_addr()))
+        .build()
+        .unwrap();
+    let export = tokio::spawn(async move { client.export(request(Signal::Logs)).await });
+    tokio::time::timeout(BOUND, sink.entered.notified())
+        .await
+        .expect("export arrived");
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .expect("shutdown is bounded")
+        .unwrap();
+    let error = tokio::time::timeout(BOUND, export)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        error.is_retryable(),
+        "a cut connection is retryable: {error}"
+    );
+}
