@@ -430,6 +430,24 @@ async fn slowloris_clients_are_disconnected() {
             "a trickling client (warm-up: {warm_up}) kept its connection"
         );
     }
+    // HTTP/2: a preface, then nothing — no request ever comes.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(BOUND, async {
+        let mut buf = [0u8; 256];
+        // The server's SETTINGS come first; then the connection must end.
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent HTTP/2 connection was kept");
     server.shutdown().await.unwrap();
 }
 
