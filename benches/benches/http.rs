@@ -10,9 +10,13 @@
 //! that decodes with prost; `ours` is `otlp_http::Client` to `otlp_http::Server`
 //! with a sink that takes decoded requests; `ours relay` is the same server
 //! with a sink that takes the bytes as they came (`wants_encoded`). Every
-//! sink and the baseline count the spans they got. Each case runs
-//! `OTLP_BENCH_SECS` seconds (default 3) after a warm-up, at concurrency 1
-//! and 16, over HTTP/1.1 and h2c. Clients send the same pre-encoded bodies.
+//! sink and the baseline count the spans they got. At concurrency 1 and 16,
+//! over HTTP/1.1 and h2c, the three run in turn for `OTLP_BENCH_SECS` seconds
+//! (default 2), `OTLP_BENCH_ROUNDS` times (default 3), after a warm-up; the
+//! figures pool every round. Clients send the same pre-encoded bodies. The
+//! CPU column is the process's CPU time (client and server together, from
+//! `/proc/self/stat`) per 1,000 spans: less sensitive than spans/s to other
+//! load on the machine.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -204,63 +208,100 @@ fn our_client(addr: SocketAddr, protocol: Protocol) -> Sender {
     Sender::Ours(client)
 }
 
+/// What one implementation did in one configuration, over every round.
+#[derive(Default)]
 struct Figures {
-    spans_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
+    latencies: Vec<Duration>,
+    spans: u64,
+    elapsed: Duration,
+    /// Process CPU time (client and server together), when measurable.
+    cpu: Option<Duration>,
 }
 
-async fn run(sender: Sender, bodies: &Arc<Vec<Body>>, concurrency: usize, secs: f64) -> Figures {
-    let measure = |window: Duration| {
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|task| {
-                let mut sender = sender.clone();
-                let bodies = bodies.clone();
-                tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut spans = 0u64;
-                    let deadline = Instant::now() + window;
-                    let mut i = task;
-                    while Instant::now() < deadline {
-                        let body = &bodies[i % bodies.len()];
-                        let start = Instant::now();
-                        sender.send(body).await;
-                        latencies.push(start.elapsed());
-                        spans += body.spans;
-                        i += concurrency;
-                    }
-                    (latencies, spans)
-                })
-            })
-            .collect::<Vec<_>>();
-        async move {
-            let start = Instant::now();
-            let mut all = Vec::new();
-            let mut spans = 0;
-            for task in tasks {
-                let (latencies, count) = task.await.unwrap();
-                all.extend(latencies);
-                spans += count;
-            }
-            (all, spans, start.elapsed())
-        }
-    };
-    measure(Duration::from_millis(500)).await;
-    let (mut latencies, spans, elapsed) = measure(Duration::from_secs_f64(secs)).await;
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Figures {
-        spans_per_sec: spans as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+impl Figures {
+    fn spans_per_sec(&self) -> f64 {
+        self.spans as f64 / self.elapsed.as_secs_f64()
     }
+
+    fn quantile(&mut self, q: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let last = self.latencies.len().saturating_sub(1);
+        self.latencies
+            .get(((self.latencies.len() as f64 * q) as usize).min(last))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// CPU microseconds per 1,000 spans, client and server together.
+    fn cpu_per_kspan(&self) -> Option<f64> {
+        self.cpu
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / (self.spans as f64 / 1e3))
+    }
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`, in
+/// clock ticks of 10 ms).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+async fn run(
+    sender: Sender,
+    bodies: &Arc<Vec<Body>>,
+    concurrency: usize,
+    window: Duration,
+    into: &mut Figures,
+) {
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|task| {
+            let mut sender = sender.clone();
+            let bodies = bodies.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut spans = 0u64;
+                let deadline = Instant::now() + window;
+                let mut i = task;
+                while Instant::now() < deadline {
+                    let body = &bodies[i % bodies.len()];
+                    let start = Instant::now();
+                    sender.send(body).await;
+                    latencies.push(start.elapsed());
+                    spans += body.spans;
+                    i += concurrency;
+                }
+                (latencies, spans)
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let cpu_start = cpu_time();
+    for task in tasks {
+        let (latencies, spans) = task.await.unwrap();
+        into.latencies.extend(latencies);
+        into.spans += spans;
+    }
+    into.elapsed += start.elapsed();
+    into.cpu = match (cpu_start, cpu_time()) {
+        (Some(a), Some(b)) => Some(into.cpu.unwrap_or_default() + b.saturating_sub(a)),
+        _ => None,
+    };
 }
 
 fn main() {
     let secs: f64 = std::env::var("OTLP_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+        .unwrap_or(2.0);
+    let rounds: usize = std::env::var("OTLP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let bodies = Arc::new(bodies());
     let spans: u64 = bodies.iter().map(|b| b.spans).sum();
     eprintln!(
@@ -284,31 +325,48 @@ fn main() {
             .spawn(Relay(AtomicU64::new(0)));
         let baseline = baseline_server().await;
         println!(
-            "| protocol | concurrency | implementation | spans/s | p50 | p99 | ratio to baseline (spans/s) |"
+            "| protocol | concurrency | implementation | spans/s | p50 | p99 | CPU µs / 1k spans | spans/s vs baseline |"
         );
-        println!("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
+        println!("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+        let window = Duration::from_secs_f64(secs);
         for protocol in [Protocol::Http1, Protocol::Http2] {
             for concurrency in [1, 16] {
-                let base = run(baseline_client(baseline, protocol), &bodies, concurrency, secs).await;
-                let decoded =
-                    run(our_client(ours.local_addr(), protocol), &bodies, concurrency, secs).await;
-                let relayed =
-                    run(our_client(relay.local_addr(), protocol), &bodies, concurrency, secs).await;
+                let senders = [
+                    baseline_client(baseline, protocol),
+                    our_client(ours.local_addr(), protocol),
+                    our_client(relay.local_addr(), protocol),
+                ];
+                // Warm the connections, then interleave the three so that the
+                // machine's other load falls on all of them alike.
+                for sender in &senders {
+                    run(sender.clone(), &bodies, concurrency, Duration::from_millis(300), &mut Figures::default()).await;
+                }
+                let mut figures: [Figures; 3] = Default::default();
+                for _ in 0..rounds {
+                    for (sender, into) in senders.iter().zip(figures.iter_mut()) {
+                        run(sender.clone(), &bodies, concurrency, window, into).await;
+                    }
+                }
                 let name = match protocol {
                     Protocol::Http1 => "HTTP/1.1",
                     _ => "h2c",
                 };
-                for (label, figures) in [
-                    ("baseline (hyper + prost)", &base),
-                    ("ours (decoding sink)", &decoded),
-                    ("ours relay (encoded sink)", &relayed),
-                ] {
+                let base = figures[0].spans_per_sec();
+                let labels = [
+                    "baseline (hyper + prost)",
+                    "ours (decoding sink)",
+                    "ours relay (encoded sink)",
+                ];
+                for (label, figures) in labels.iter().zip(figures.iter_mut()) {
+                    let cpu = figures
+                        .cpu_per_kspan()
+                        .map_or("-".to_string(), |us| format!("{us:.0}"));
                     println!(
-                        "| {name} | {concurrency} | {label} | {:.0} | {:.2} ms | {:.2} ms | {:.2}× |",
-                        figures.spans_per_sec,
-                        figures.p50.as_secs_f64() * 1e3,
-                        figures.p99.as_secs_f64() * 1e3,
-                        figures.spans_per_sec / base.spans_per_sec,
+                        "| {name} | {concurrency} | {label} | {:.0} | {:.2} ms | {:.2} ms | {cpu} | {:.2}× |",
+                        figures.spans_per_sec(),
+                        figures.quantile(0.50).as_secs_f64() * 1e3,
+                        figures.quantile(0.99).as_secs_f64() * 1e3,
+                        figures.spans_per_sec() / base,
                     );
                 }
             }

@@ -8,7 +8,8 @@
 //!   The codec comes from `Content-Type` (protobuf, OTLP/JSON, MessagePack,
 //!   CBOR; 415 otherwise), the compression from `Content-Encoding` (415 when
 //!   unknown); bodies are read and decompressed under the size limit (413
-//!   past it); the answer is in the request's codec. Statuses follow the OTLP
+//!   past it); the answer is in the request's codec (compressed when
+//!   `Accept-Encoding` asks). Statuses follow the OTLP
 //!   specification: 200 (with partial success), 400 with a `google.rpc.Status`
 //!   on undecodable input, 401 for a wrong bearer token, 404, 405, 413, 415,
 //!   429 / 503 with `Retry-After` when the [`Sink`](otlp_transport::Sink)

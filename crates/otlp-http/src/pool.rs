@@ -260,6 +260,7 @@ impl Pool {
                     // windows would stall every request on flow control.
                     .initial_stream_window_size(WINDOW)
                     .initial_connection_window_size(WINDOW * 4)
+                    .max_frame_size(MAX_FRAME)
                     .handshake(TokioIo::new($io))
                     .await?;
                 tokio::spawn(connection);
@@ -322,6 +323,9 @@ impl Pool {
 
 /// The HTTP/2 stream window (the connection's is four times larger).
 pub(crate) const WINDOW: u32 = 2 << 20;
+
+/// The largest HTTP/2 frame accepted (the protocol's default is 16 KiB).
+pub(crate) const MAX_FRAME: u32 = 1 << 20;
 
 fn clone_request(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
     let mut copy = Request::new(request.body().clone());

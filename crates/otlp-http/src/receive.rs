@@ -43,7 +43,11 @@ pub(crate) type HttpResponse = Response<Full<Bytes>>;
 pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpResponse {
     let cors = shared.config.cors.as_ref();
     let origin = request.headers().get(http::header::ORIGIN).cloned();
+    let accepted = accepted_coding(request.headers());
     let mut response = route(shared, request).await;
+    if let Some(coding) = accepted {
+        response = compressed(response, coding).await;
+    }
     if response.status().is_client_error() || response.status().is_server_error() {
         shared
             .stats
@@ -274,6 +278,55 @@ fn content_encoding(headers: &HeaderMap) -> Option<Compression> {
         .filter(|compression| compression.is_supported())
 }
 
+/// The first coding of the request's `Accept-Encoding` that this build can
+/// write (`q=0` means "not this one"); `None` for identity or nothing usable.
+fn accepted_coding(headers: &HeaderMap) -> Option<Compression> {
+    let value = headers.get(ACCEPT_ENCODING)?.to_str().ok()?;
+    value
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next()?.trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (!refused)
+                .then(|| name.parse::<Compression>().ok())
+                .flatten()
+        })
+        .find(|coding| coding.is_supported())
+        .filter(|coding| *coding != Compression::None)
+}
+
+/// OTLP/HTTP: the server MAY compress its response when the client's
+/// `Accept-Encoding` asks for it. Empty bodies stay as they are.
+async fn compressed(response: HttpResponse, coding: Compression) -> HttpResponse {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    if body.is_empty() {
+        return Response::from_parts(parts, Full::new(body));
+    }
+    let mut out = Vec::new();
+    if coding.compress(&body, &mut out).is_err() {
+        return Response::from_parts(parts, Full::new(body));
+    }
+    parts
+        .headers
+        .insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
+    parts.headers.append(
+        http::header::VARY,
+        HeaderValue::from_static("Accept-Encoding"),
+    );
+    Response::from_parts(parts, Full::new(Bytes::from(out)))
+}
+
 fn too_large(codec: Codec, limit: usize) -> HttpResponse {
     error(
         codec,
@@ -327,6 +380,25 @@ mod tests {
         ] {
             headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
             assert_eq!(authorized(&headers, "s3cret"), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn accept_encoding_picks_the_first_writable_coding() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(accepted_coding(&headers), None);
+        let gzip = Compression::Gzip
+            .is_supported()
+            .then_some(Compression::Gzip);
+        for (value, expected) in [
+            ("gzip", gzip),
+            ("br, gzip;q=0.8", gzip),
+            ("gzip;q=0, identity", None),
+            ("identity", None),
+            ("br", None),
+        ] {
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(value));
+            assert_eq!(accepted_coding(&headers), expected, "{value}");
         }
     }
 

@@ -279,6 +279,9 @@ impl Server {
 }
 
 /// A server running on its own task.
+///
+/// Dropping the handle also stops the server (gracefully, without waiting
+/// for it): keep the handle for as long as the server should run.
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
@@ -386,7 +389,9 @@ impl Shared {
             // OTLP bodies are hundreds of KiB: the 64 KiB default windows
             // would stall every request on flow control.
             .initial_stream_window_size(crate::pool::WINDOW)
-            .initial_connection_window_size(crate::pool::WINDOW * 4);
+            .initial_connection_window_size(crate::pool::WINDOW * 4)
+            // Fewer, larger DATA frames: less framing work per body.
+            .max_frame_size(crate::pool::MAX_FRAME);
         Self {
             routes: Routes::new(&config),
             config,

@@ -430,6 +430,24 @@ async fn slowloris_clients_are_disconnected() {
             "a trickling client (warm-up: {warm_up}) kept its connection"
         );
     }
+    // HTTP/2: a preface, then nothing — no request ever comes.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(BOUND, async {
+        let mut buf = [0u8; 256];
+        // The server's SETTINGS come first; then the connection must end.
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent HTTP/2 connection was kept");
     server.shutdown().await.unwrap();
 }
 
@@ -682,4 +700,124 @@ async fn cors_preflight_and_responses() {
         assert_eq!(answer.headers["access-control-allow-origin"], expected);
         server.shutdown().await.unwrap();
     }
+}
+
+/// A body that stalls half-way is answered 408 once the body timeout passes.
+#[tokio::test]
+async fn stalled_bodies_get_408() {
+    let sink = Recorder::new();
+    let server = Server::builder()
+        .body_read_timeout(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(sink.clone());
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(b"POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(BOUND, async {
+        while !answer.ends_with(b"\r\n\r\n") && !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered in time");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(sink.take().is_empty());
+    server.shutdown().await.unwrap();
+}
+
+/// OTLP/HTTP: the response is compressed when the client's Accept-Encoding
+/// asks, and our client reads it back.
+#[tokio::test]
+async fn responses_are_compressed_when_asked() {
+    if !otlp_compression::Compression::Gzip.is_supported() {
+        return;
+    }
+    let partial = Outcome::PartialSuccess {
+        rejected: 1,
+        message: "one span had no name".into(),
+    };
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(Recorder::answering(Ok(partial.clone())));
+    let mut raw = post(
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        protobuf(Signal::Traces),
+    );
+    raw.headers_mut()
+        .insert("accept-encoding", "br, gzip".parse().unwrap());
+    let answer = send(server.local_addr(), raw).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-encoding"], "gzip");
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&answer.body[..]),
+        &mut plain,
+    )
+    .unwrap();
+    let response =
+        otlp_transport::ExportResponse::decode(Signal::Traces, Codec::Protobuf, Bytes::from(plain))
+            .unwrap();
+    assert_eq!(response.outcome(), partial);
+
+    let client = Client::builder()
+        .endpoint(format!("http://{}", server.local_addr()))
+        .header("accept-encoding", "gzip")
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.export(request(Signal::Traces)).await.unwrap(),
+        partial
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// A drain that outlasts its timeout ends anyway: shutdown is bounded.
+#[tokio::test]
+async fn shutdown_gives_up_after_the_drain_timeout() {
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let sink = Recorder::gated(gate);
+    let server = Server::builder()
+        .drain_timeout(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(sink.clone());
+    let client = Client::builder()
+        .endpoint(format!("http://{}", server.local_addr()))
+        .build()
+        .unwrap();
+    let export = tokio::spawn(async move { client.export(request(Signal::Logs)).await });
+    tokio::time::timeout(BOUND, sink.entered.notified())
+        .await
+        .expect("export arrived");
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .expect("shutdown is bounded")
+        .unwrap();
+    let error = tokio::time::timeout(BOUND, export)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        error.is_retryable(),
+        "a cut connection is retryable: {error}"
+    );
 }
