@@ -459,31 +459,45 @@ impl Inner {
         let prefix = wire::prefix(compression != Compression::None, message.len())
             .map_err(|status| ExportError::permanent(status.message()))?;
 
-        let mut request = Request::new(Body::new(UnaryBody::new(prefix, message, None)));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = http::Uri::from_static(signal.grpc_path());
-        *request.headers_mut() = self.headers.clone();
-        if compression != Compression::None {
-            request.headers_mut().insert(
-                "grpc-encoding",
-                HeaderValue::from_static(compression.as_str()),
-            );
-        }
+        let request = || {
+            let body = UnaryBody::new(prefix.clone(), message.clone(), None);
+            let mut request = Request::new(Body::new(body));
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = http::Uri::from_static(signal.grpc_path());
+            *request.headers_mut() = self.headers.clone();
+            if compression != Compression::None {
+                request.headers_mut().insert(
+                    "grpc-encoding",
+                    HeaderValue::from_static(compression.as_str()),
+                );
+            }
+            request
+        };
 
-        let (uri, channel) = self.channel();
         let call = async {
             let _slot = self
                 .slots
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            let response = channel
-                .ready_oneshot()
-                .await
-                .map_err(|error| unreachable_error(uri, &error))?
-                .call(request)
-                .await
-                .map_err(|error| unreachable_error(uri, &error))?;
+            let mut attempt = 1;
+            let response = loop {
+                let (uri, channel) = self.channel();
+                let sent = match channel.ready_oneshot().await {
+                    Ok(mut channel) => channel.call(request()).await,
+                    Err(error) => Err(error),
+                };
+                match sent {
+                    Ok(response) => break response,
+                    // The server refused the stream unprocessed (a new
+                    // connection's stream limit not yet known): as gRPC
+                    // clients do, try again at once, on the next connection.
+                    Err(error) if attempt < TRANSPARENT_ATTEMPTS && is_refused_stream(&error) => {
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(unreachable_error(uri, &error)),
+                }
+            };
             self.read_response(signal, response).await
         };
         match tokio::time::timeout(self.timeout, call).await {
@@ -592,6 +606,20 @@ fn status_error(status: &Status) -> ExportError {
         status.message(),
         wire::retry_delay(status.details()),
     )
+}
+
+/// How many times a call refused unprocessed (HTTP/2 `REFUSED_STREAM`) is sent.
+const TRANSPARENT_ATTEMPTS: usize = 3;
+
+fn is_refused_stream(error: &tonic::transport::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn unreachable_error(uri: &str, error: &tonic::transport::Error) -> ExportError {

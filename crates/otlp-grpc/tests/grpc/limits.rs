@@ -198,3 +198,25 @@ async fn unknown_encodings_and_methods_are_unimplemented() {
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     within(server.shutdown()).await.unwrap();
 }
+
+#[tokio::test]
+async fn max_concurrent_streams_bounds_calls_per_connection() {
+    let sink = Recorder::holding(std::time::Duration::from_millis(30));
+    let server = start(Server::builder().max_concurrent_streams(1), sink.clone()).await;
+    let client = client_for(&server).connections(1).build().unwrap();
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.export(support::traces(1)).await })
+        })
+        .collect();
+    for call in calls {
+        within(call).await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sink.max_in_flight.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(sink.count(), 4);
+    within(server.shutdown()).await.unwrap();
+}
