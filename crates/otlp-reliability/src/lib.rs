@@ -30,6 +30,14 @@
 //! like the transport's, with a cause found by [`Cause`]
 //! (`error.breaker_open()`, `error.attempt_timed_out()`, `error.retries_exhausted()`).
 //!
+//! # Cost
+//! Each layer boxes its future; retry and timeout also arm a timer. Measured
+//! by `cargo run --release -p otlp-reliability --example overhead` on the
+//! project's 2-core machine: 0.2–0.4 µs per export per layer, 0.5–0.75 µs
+//! for retry + breaker + timeout + concurrency limit together, and about
+//! 2 million items/s through the queue — against tens of microseconds for
+//! the cheapest export over loopback.
+//!
 //! # Place in the layers
 //! Level 4: above the transports (`otlp-grpc`, `otlp-http`, `otlp-ws`), whose
 //! clients it wraps through the `otlp-transport` vocabulary alone, and below

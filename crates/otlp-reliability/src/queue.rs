@@ -445,8 +445,8 @@ struct State {
     closed: bool,
     peak_items: usize,
     peak_bytes: usize,
-    /// Whether a push found no room since the queue last had some, so that
-    /// the change is logged once each way.
+    /// Whether a push found no room since the queue was last half empty, so
+    /// that the change is logged once each way.
     full: bool,
 }
 
@@ -520,7 +520,12 @@ impl Shared {
                 if let Some(item) = state.items.pop_front() {
                     state.bytes -= item.body().len();
                     state.in_flight += 1;
-                    if state.full {
+                    // Half empty before saying so, so that a queue at its
+                    // limit does not log every pop and push.
+                    if state.full
+                        && state.items.len() <= self.config.max_items / 2
+                        && state.bytes <= self.config.max_bytes / 2
+                    {
                         state.full = false;
                         tracing::info!(
                             items = state.items.len(),

@@ -131,6 +131,28 @@ mod tests {
         check::<Timeout<FaultService>>();
     }
 
+    #[tokio::test]
+    async fn queue_futures_can_move_across_threads() {
+        fn send<T: Send>(future: T) -> T {
+            future
+        }
+        let queue = Queue::builder()
+            .build(FaultService::new(|_, _| Fault::Accept))
+            .unwrap();
+        let pushes = tokio::spawn({
+            let queue = queue.clone();
+            async move {
+                for tag in 0..3 {
+                    send(queue.push(sized(1, tag))).await.unwrap();
+                }
+            }
+        });
+        pushes.await.unwrap();
+        send(queue.flush(Duration::from_secs(1))).await.unwrap();
+        send(queue.shutdown(Duration::from_secs(1))).await.unwrap();
+        assert_eq!(queue.stats().exported, 3);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn one_snapshot_of_the_whole_stack() {
         // The primary always fails, the secondary fails every third call.

@@ -514,3 +514,116 @@ async fn http_failover_moves_traffic_and_back() {
 async fn grpc_failover_moves_traffic_and_back() {
     within(Duration::from_secs(60), failover::<Grpc>()).await;
 }
+
+// ---------------------------------------------------------------------------
+// Everything at once: a flaky primary that also goes down, a secondary that
+// stalls, every layer in the stack.
+
+async fn everything_at_once<T: Transport>() {
+    let items = 150u64;
+    let primary_sink = FaultSink::new(Faults {
+        fail_rate: 0.7,
+        max_failures_per_item: 12,
+        ..Faults::default()
+    });
+    let secondary_sink = FaultSink::new(Faults {
+        stall_rate: 0.1,
+        stall: Duration::from_millis(800),
+        ..Faults::default()
+    });
+    let mut primary = Receiver::<T>::start(primary_sink.clone()).await;
+    let secondary = Receiver::<T>::start(secondary_sink.clone()).await;
+    let (primary_client, wire) = T::client(primary.addr);
+    let (secondary_client, _) = T::client(secondary.addr);
+    let breaker = || {
+        CircuitBreakerLayer::new(
+            BreakerConfig::builder()
+                .window(10)
+                .minimum_calls(5)
+                .cool_down(Duration::from_millis(300))
+                .probes(1)
+                .build()
+                .unwrap(),
+        )
+    };
+    let (primary_breaker, secondary_breaker) = (breaker(), breaker());
+    let endpoint = |breaker: &CircuitBreakerLayer, client| {
+        ServiceBuilder::new()
+            .layer(breaker.clone())
+            .layer(TimeoutLayer::new(Duration::from_millis(300)))
+            .layer(otlp_reliability::ConcurrencyLimitLayer::new(4))
+            .service(client)
+    };
+    let failover = Failover::builder()
+        .endpoint("primary", endpoint(&primary_breaker, primary_client))
+        .endpoint("secondary", endpoint(&secondary_breaker, secondary_client))
+        .probe_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let retry = quick_retry();
+    let stats = Stats::new()
+        .retry(retry.stats())
+        .failover(failover.monitor())
+        .breaker("primary", primary_breaker.monitor())
+        .breaker("secondary", secondary_breaker.monitor());
+    let queue = Queue::builder()
+        .max_items(32)
+        .consumers(8)
+        .when_full(WhenFull::Block {
+            timeout: Duration::from_secs(30),
+        })
+        .build(ServiceBuilder::new().layer(retry).service(failover))
+        .unwrap();
+    let stats = stats.queue(queue.monitor());
+
+    for id in 0..items {
+        if id == items / 3 {
+            primary.down().await;
+        }
+        if id == 2 * items / 3 {
+            primary.up().await;
+        }
+        queue.push(item(id, 300, &wire)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    queue.shutdown(Duration::from_secs(60)).await.unwrap();
+    let snapshot = stats.snapshot();
+
+    let mut delivered = primary_sink.deliveries();
+    for (id, n) in secondary_sink.deliveries() {
+        *delivered.entry(id).or_default() += n;
+    }
+    assert_eq!(
+        delivered.len() as u64,
+        items,
+        "every item arrived somewhere"
+    );
+    assert!((0..items).all(|id| delivered.contains_key(&id)));
+    let duplicates: u64 = delivered.values().map(|n| u64::from(n - 1)).sum();
+    assert!(
+        duplicates <= snapshot.retried + secondary_sink.stalls(),
+        "{duplicates} duplicates"
+    );
+    assert_eq!((snapshot.exported, snapshot.failed), (items, 0));
+    assert_eq!(snapshot.dropped.total(), 0);
+    assert!(snapshot.retried > 0);
+    assert!(
+        !secondary_sink.deliveries().is_empty(),
+        "traffic failed over"
+    );
+    let (_, primary_stats) = &snapshot.breakers[0];
+    assert!(primary_stats.opened >= 1, "{snapshot:?}");
+    assert_eq!(snapshot.endpoints.len(), 2);
+    primary.stop().await;
+    secondary.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_everything_at_once() {
+    within(Duration::from_secs(90), everything_at_once::<Http>()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_everything_at_once() {
+    within(Duration::from_secs(90), everything_at_once::<Grpc>()).await;
+}
