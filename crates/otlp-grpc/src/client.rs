@@ -169,8 +169,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The most calls in flight at once across all connections (default
-    /// [`DEFAULT_CONCURRENCY_LIMIT`]); further calls wait for a slot.
+    /// The most unary calls in flight at once across all connections
+    /// (default [`DEFAULT_CONCURRENCY_LIMIT`]); further calls wait for a slot.
+    /// Streamed exports are bounded by the stream's window instead.
     pub fn concurrency_limit(mut self, calls: usize) -> Self {
         self.concurrency_limit = calls;
         self
@@ -179,7 +180,9 @@ impl ClientBuilder {
     /// Sends over the otlp-rs streaming extension: one long-lived stream per
     /// signal with at most `window` requests awaiting their ack (see the
     /// crate docs). Against a server without it, the first call finds out
-    /// (UNIMPLEMENTED) and every call goes unary from then on.
+    /// (UNIMPLEMENTED) and every call goes unary from then on. Each signal's
+    /// stream runs on one connection (the next one, round-robin, when it
+    /// opens).
     pub fn streaming(mut self, window: usize) -> Self {
         self.stream_window = Some(window);
         self
