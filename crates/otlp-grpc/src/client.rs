@@ -482,8 +482,9 @@ impl Inner {
         if let Some(streams) = &self.streams
             && !streams.unsupported()
         {
-            let streamed = streams.send(&self, signal, compression, message.clone());
-            match tokio::time::timeout(self.timeout, streamed).await {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let streamed = streams.send(&self, signal, compression, message.clone(), deadline);
+            match tokio::time::timeout_at(deadline, streamed).await {
                 Ok(Some(result)) => return result,
                 // The server has no stream service: unary, below.
                 Ok(None) => {}

@@ -287,6 +287,7 @@ impl Streams {
         signal: Signal,
         compression: Compression,
         message: Bytes,
+        deadline: tokio::time::Instant,
     ) -> Option<Result<Outcome, ExportError>> {
         let (requests, acks, window) = {
             let mut slot = self.open[signal_index(signal)].lock().await;
@@ -307,7 +308,22 @@ impl Streams {
                 stream.window.clone(),
             )
         };
-        let slot = window.acquire_owned().await.expect("never closed");
+        // The caller's deadline covers this wait too; saying which wait ran
+        // out tells a full window (the server acks slower than requests
+        // come) from a slow ack.
+        let slot = match tokio::time::timeout_at(deadline, window.acquire_owned()).await {
+            Ok(slot) => slot.expect("never closed"),
+            Err(_) => {
+                return Some(Err(ExportError::from_grpc_code(
+                    grpc_code::DEADLINE_EXCEEDED,
+                    &format!(
+                        "the stream's window of {} requests stayed full until the deadline",
+                        self.window
+                    ),
+                    None,
+                )));
+            }
+        };
         let (reply, answer) = oneshot::channel();
         {
             let mut state = acks.lock().expect("not poisoned");

@@ -171,3 +171,55 @@ async fn shutdown_ends_open_streams() {
     assert_eq!(sink.count(), 2);
     within(again.shutdown()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_full_window_holds_further_requests_back() {
+    use std::sync::Arc;
+    use tokio::sync::Semaphore;
+
+    // The sink holds every request until the gate opens.
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Recorder::gated(gate.clone());
+    let server = serve(sink.clone()).await;
+    let patient = client_for(&server).streaming(1).build().unwrap();
+    let first = tokio::spawn({
+        let client = patient.clone();
+        async move { client.export(support::traces(1)).await }
+    });
+    within(sink.entered.acquire()).await.unwrap().forget();
+
+    // A clone shares the stream and its window of one: the request waits in
+    // the client, and says so when its deadline passes.
+    let hurried = {
+        let client = patient.clone();
+        tokio::time::timeout(Duration::from_millis(300), async move {
+            client.export(support::traces(1)).await
+        })
+    };
+    assert!(
+        within(hurried).await.is_err(),
+        "held back while the window is full"
+    );
+    gate.add_permits(1);
+    assert_eq!(within(first).await.unwrap().unwrap(), Outcome::Success);
+
+    let impatient = otlp_grpc::Client::builder()
+        .endpoint(format!("http://{}", server.local_addr()))
+        .streaming(1)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let held = tokio::spawn({
+        let client = impatient.clone();
+        async move { client.export(support::traces(1)).await }
+    });
+    within(sink.entered.acquire()).await.unwrap().forget();
+    let error = within(impatient.export(support::traces(1)))
+        .await
+        .unwrap_err();
+    assert!(error.message().contains("window"), "{error}");
+    assert_eq!(error.kind(), ErrorKind::Retryable);
+    gate.add_permits(2);
+    let _ = within(held).await.unwrap();
+    within(server.shutdown()).await.unwrap();
+}
