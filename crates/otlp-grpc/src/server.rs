@@ -15,7 +15,9 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use otlp_codec::Codec;
 use otlp_compression::Compression;
-use otlp_transport::{Encoded, ExportRequest, ExportResponse, Payload, Signal, Sink, SinkError};
+use otlp_transport::{
+    Encoded, ExportRequest, ExportResponse, Outcome, Payload, Signal, Sink, SinkError,
+};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -429,7 +431,7 @@ async fn export(
     };
 
     let payload = to_payload(shared, signal, compression, message)?;
-    let outcome = shared.sink.export(payload).await.map_err(sink_status)?;
+    let outcome = call_sink(shared, payload).await.map_err(sink_status)?;
     let mut message = Vec::new();
     ExportResponse::new(signal, &outcome)
         .encode(Codec::Protobuf, &mut message)
@@ -490,6 +492,20 @@ pub(crate) fn to_payload(
         Status::invalid_argument(format!("cannot decode the {signal} request: {error}"))
     })?;
     Ok(Payload::Request(request))
+}
+
+/// Hands `payload` to the sink on a task of its own, so that a panicking sink
+/// costs one INTERNAL answer, not the connection's other calls.
+pub(crate) async fn call_sink(shared: &Shared, payload: Payload) -> Result<Outcome, SinkError> {
+    let sink = shared.sink.clone();
+    match tokio::spawn(async move { sink.export(payload).await }).await {
+        Ok(result) => result,
+        Err(join) => Err(SinkError::Internal(if join.is_panic() {
+            "the sink panicked handling this request".into()
+        } else {
+            "the sink's task was cancelled".into()
+        })),
+    }
 }
 
 /// Whether the call carries the bearer token, when one is required.

@@ -209,7 +209,7 @@ async fn ack(shared: &Shared, message: Bytes) -> Result<StreamAck, Status> {
         Ok(payload) => payload,
         Err(status) => return Ok(status_ack(status)),
     };
-    Ok(match shared.sink.export(payload).await {
+    Ok(match server::call_sink(shared, payload).await {
         Ok(outcome) => StreamAck {
             sequence,
             code: 0,
