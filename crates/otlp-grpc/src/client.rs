@@ -275,10 +275,20 @@ impl ClientBuilder {
                             .tls_config(config.clone())
                             .map_err(|e| invalid(wire::describe(&e)))?;
                     }
+                    #[cfg(feature = "tls-native-roots")]
                     None => {
+                        let config = tonic::transport::ClientTlsConfig::new().with_native_roots();
                         endpoint = endpoint
-                            .tls_config(tonic::transport::ClientTlsConfig::new())
+                            .tls_config(config)
                             .map_err(|e| invalid(wire::describe(&e)))?;
+                    }
+                    #[cfg(not(feature = "tls-native-roots"))]
+                    None => {
+                        return Err(invalid(
+                            "https needs a CA to trust: give one with tls_ca, or build with \
+                             the `tls-native-roots` feature to trust the system's"
+                                .into(),
+                        ));
                     }
                 },
                 _ => {
