@@ -14,6 +14,8 @@
 //!   `otlp_grpc::Server` with a sink that takes decoded requests.
 //! - `ours.relay`: the same with a sink that asks for the encoded bytes, as a
 //!   relay does.
+//! - `ours.stream`: as `ours.decode`, over the streaming extension (one
+//!   stream, window 32).
 //! - `ours.same-work`: the same work as the baseline: the client is handed
 //!   the decoded request (cloned, as the baseline's is) and encodes it in the
 //!   call, the server decodes.
@@ -114,6 +116,8 @@ async fn run(duration: Duration) {
         print_row("ours.same-work", concurrency, &same, &base);
         let ours = ours_row(&data, concurrency, duration, Setup::Decode).await;
         print_row("ours.decode", concurrency, &ours, &base);
+        let stream = ours_row(&data, concurrency, duration, Setup::Stream).await;
+        print_row("ours.stream", concurrency, &stream, &base);
         let relay = ours_row(&data, concurrency, duration, Setup::Relay).await;
         print_row("ours.relay", concurrency, &relay, &base);
     }
@@ -227,6 +231,7 @@ impl Sink for Counter {
 enum Setup {
     SameWork,
     Decode,
+    Stream,
     Relay,
 }
 
@@ -245,10 +250,11 @@ async fn ours_row(
         .await
         .expect("binds")
         .spawn(sink.clone());
-    let client = Client::builder()
-        .endpoint(format!("http://{}", server.local_addr()))
-        .build()
-        .expect("builds");
+    let mut client = Client::builder().endpoint(format!("http://{}", server.local_addr()));
+    if setup == Setup::Stream {
+        client = client.streaming(32);
+    }
+    let client = client.build().expect("builds");
     let data = data.clone();
     let (figures, sent) = measure(concurrency, duration, move |i| {
         let client = client.clone();

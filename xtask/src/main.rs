@@ -1,8 +1,8 @@
 //! Workspace automation, run as `cargo xtask <task>`.
 //!
-//! - `codegen [--check]`: regenerate `crates/otlp-proto/src/generated/` and
-//!   `crates/otlp-codec/src/generated/` from `proto/`, or with `--check` fail
-//!   when the checked-in code is stale.
+//! - `codegen [--check]`: regenerate `crates/otlp-proto/src/generated/`,
+//!   `crates/otlp-codec/src/generated/` and `crates/otlp-grpc/src/generated/`
+//!   from `proto/`, or with `--check` fail when the checked-in code is stale.
 //! - `layers`: fail when a crate depends on a workspace crate at its own level or
 //!   above, or when a workspace crate has no level in `layers.toml`.
 
@@ -20,9 +20,10 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(&workspace_root()).map(|()| {
             println!(
-                "codegen: regenerated {} and {}",
+                "codegen: regenerated {}, {} and {}",
                 codegen::GENERATED_DIR,
-                codegen::CODEC_GENERATED_DIR
+                codegen::CODEC_GENERATED_DIR,
+                codegen::GRPC_GENERATED_DIR
             );
         }),
         ["codegen", "--check"] => codegen::check(&workspace_root()).map(|()| {

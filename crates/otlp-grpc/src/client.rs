@@ -52,6 +52,7 @@ pub struct ClientBuilder {
     max_response_size: usize,
     connections: usize,
     concurrency_limit: usize,
+    stream_window: Option<usize>,
     #[cfg(feature = "tls")]
     tls: crate::tls::ClientTls,
 }
@@ -71,6 +72,7 @@ impl Default for ClientBuilder {
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             connections: DEFAULT_CONNECTIONS,
             concurrency_limit: DEFAULT_CONCURRENCY_LIMIT,
+            stream_window: None,
             #[cfg(feature = "tls")]
             tls: crate::tls::ClientTls::default(),
         }
@@ -167,10 +169,22 @@ impl ClientBuilder {
         self
     }
 
-    /// The most calls in flight at once across all connections (default
-    /// [`DEFAULT_CONCURRENCY_LIMIT`]); further calls wait for a slot.
+    /// The most unary calls in flight at once across all connections
+    /// (default [`DEFAULT_CONCURRENCY_LIMIT`]); further calls wait for a slot.
+    /// Streamed exports are bounded by the stream's window instead.
     pub fn concurrency_limit(mut self, calls: usize) -> Self {
         self.concurrency_limit = calls;
+        self
+    }
+
+    /// Sends over the otlp-rs streaming extension: one long-lived stream per
+    /// signal with at most `window` requests awaiting their ack (see the
+    /// crate docs). Against a server without it, the first call finds out
+    /// (UNIMPLEMENTED) and every call goes unary from then on. Each signal's
+    /// stream runs on one connection (the next one, round-robin, when it
+    /// opens).
+    pub fn streaming(mut self, window: usize) -> Self {
+        self.stream_window = Some(window);
         self
     }
 
@@ -225,6 +239,9 @@ impl ClientBuilder {
         if self.concurrency_limit == 0 {
             return Err(BuildError::Zero("concurrency_limit"));
         }
+        if self.stream_window == Some(0) {
+            return Err(BuildError::Zero("streaming window"));
+        }
         #[cfg(feature = "tls")]
         let tls = self.tls.config();
         #[cfg(not(feature = "tls"))]
@@ -258,10 +275,20 @@ impl ClientBuilder {
                             .tls_config(config.clone())
                             .map_err(|e| invalid(wire::describe(&e)))?;
                     }
+                    #[cfg(feature = "tls-native-roots")]
                     None => {
+                        let config = tonic::transport::ClientTlsConfig::new().with_native_roots();
                         endpoint = endpoint
-                            .tls_config(tonic::transport::ClientTlsConfig::new())
+                            .tls_config(config)
                             .map_err(|e| invalid(wire::describe(&e)))?;
+                    }
+                    #[cfg(not(feature = "tls-native-roots"))]
+                    None => {
+                        return Err(invalid(
+                            "https needs a CA to trust: give one with tls_ca, or build with \
+                             the `tls-native-roots` feature to trust the system's"
+                                .into(),
+                        ));
                     }
                 },
                 _ => {
@@ -321,6 +348,7 @@ impl ClientBuilder {
                 wire: WireFormat::new(Codec::Protobuf, self.encoder)
                     .with_max_size(self.max_request_size),
                 max_response_size: self.max_response_size,
+                streams: self.stream_window.map(crate::stream::Streams::new),
             }),
         })
     }
@@ -424,18 +452,20 @@ pub enum BuildError {
     Zero(&'static str),
 }
 
-struct Inner {
+pub(crate) struct Inner {
     endpoints: Vec<(String, Endpoint)>,
     connections: usize,
     /// Opened on first use: a tonic channel spawns its connection task, which
     /// needs the runtime `build` must not require.
     channels: OnceLock<Vec<Channel>>,
     next: AtomicUsize,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     timeout: Duration,
     slots: Arc<Semaphore>,
     wire: WireFormat,
-    max_response_size: usize,
+    pub(crate) max_response_size: usize,
+    /// The streaming extension, when asked for.
+    streams: Option<crate::stream::Streams>,
 }
 
 impl Inner {
@@ -458,6 +488,25 @@ impl Inner {
         }
         let prefix = wire::prefix(compression != Compression::None, message.len())
             .map_err(|status| ExportError::permanent(status.message()))?;
+
+        if let Some(streams) = &self.streams
+            && !streams.unsupported()
+        {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let streamed = streams.send(&self, signal, compression, message.clone(), deadline);
+            match tokio::time::timeout_at(deadline, streamed).await {
+                Ok(Some(result)) => return result,
+                // The server has no stream service: unary, below.
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(ExportError::from_grpc_code(
+                        grpc_code::DEADLINE_EXCEEDED,
+                        &format!("no ack within {:?}", self.timeout),
+                        None,
+                    ));
+                }
+            }
+        }
 
         let request = || {
             let body = UnaryBody::new(prefix.clone(), message.clone(), None);
@@ -511,7 +560,7 @@ impl Inner {
     }
 
     /// The next connection, round-robin; endpoints alternate.
-    fn channel(&self) -> (&str, Channel) {
+    pub(crate) fn channel(&self) -> (&str, Channel) {
         let channels = self.channels.get_or_init(|| {
             (0..self.connections)
                 .flat_map(|_| self.endpoints.iter().map(|(_, e)| e.connect_lazy()))
@@ -600,7 +649,7 @@ impl Inner {
     }
 }
 
-fn status_error(status: &Status) -> ExportError {
+pub(crate) fn status_error(status: &Status) -> ExportError {
     ExportError::from_grpc_code(
         status.code() as i32,
         status.message(),
@@ -622,7 +671,7 @@ fn is_refused_stream(error: &tonic::transport::Error) -> bool {
     false
 }
 
-fn unreachable_error(uri: &str, error: &tonic::transport::Error) -> ExportError {
+pub(crate) fn unreachable_error(uri: &str, error: &tonic::transport::Error) -> ExportError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
         if cause.is::<tonic::TimeoutExpired>() {
@@ -643,7 +692,7 @@ fn unreachable_error(uri: &str, error: &tonic::transport::Error) -> ExportError 
 
 /// A non-200 HTTP status, mapped to a gRPC code as gRPC's
 /// `http-grpc-status-mapping.md` says.
-fn http_status_error(status: StatusCode) -> ExportError {
+pub(crate) fn http_status_error(status: StatusCode) -> ExportError {
     let code = match status.as_u16() {
         400 => grpc_code::INTERNAL,
         401 => grpc_code::UNAUTHENTICATED,

@@ -15,7 +15,9 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use otlp_codec::Codec;
 use otlp_compression::Compression;
-use otlp_transport::{Encoded, ExportRequest, ExportResponse, Payload, Signal, Sink, SinkError};
+use otlp_transport::{
+    Encoded, ExportRequest, ExportResponse, Outcome, Payload, Signal, Sink, SinkError,
+};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -215,12 +217,14 @@ impl Server {
         sink: impl Sink,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
+        let (drain, draining) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             sink: Arc::new(sink),
             max_request_size: self.max_request_size,
             token: self.token,
             accept_encoding: HeaderValue::try_from(Compression::grpc_accept_encoding())
                 .expect("compression names are header-safe ASCII"),
+            draining,
         });
         let (health, health_service) = tonic_health::server::health_reporter();
         for signal in Signal::ALL {
@@ -230,6 +234,8 @@ impl Server {
         }
         let shutdown = async move {
             shutdown.await;
+            // Streams end after the request they are on, so that draining ends.
+            let _ = drain.send(true);
             // Load balancers that probe health stop sending while we drain.
             health
                 .set_service_status("", ServingStatus::NotServing)
@@ -247,7 +253,8 @@ impl Server {
             .add_service(TracesService(shared.clone()))
             .add_service(MetricsService(shared.clone()))
             .add_service(LogsService(shared.clone()))
-            .add_service(ProfilesService(shared))
+            .add_service(ProfilesService(shared.clone()))
+            .add_service(crate::stream::StreamService(shared))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(ServeError)
@@ -323,11 +330,13 @@ pub enum BindError {
 pub struct ServeError(#[source] tonic::transport::Error);
 
 /// What every service of a server shares.
-struct Shared {
-    sink: Arc<dyn Sink>,
-    max_request_size: usize,
+pub(crate) struct Shared {
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) max_request_size: usize,
     token: Option<Bytes>,
-    accept_encoding: HeaderValue,
+    pub(crate) accept_encoding: HeaderValue,
+    /// Turns true when the server starts draining: open streams end then.
+    pub(crate) draining: tokio::sync::watch::Receiver<bool>,
 }
 
 type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
@@ -367,7 +376,11 @@ export_services!(
     ProfilesService => Signal::Profiles
 );
 
-async fn handle(shared: &Shared, signal: Signal, request: Request<Body>) -> Response<Body> {
+pub(crate) async fn handle(
+    shared: &Shared,
+    signal: Signal,
+    request: Request<Body>,
+) -> Response<Body> {
     let mut response = match export(shared, signal, request).await {
         Ok(response) => response,
         Err(status) => status.into_http(),
@@ -390,14 +403,7 @@ async fn export(
             parts.uri.path()
         )));
     }
-    if let Some(token) = &shared.token {
-        let given = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if !given.is_some_and(|given| constant_time_eq(given, token)) {
-            return Err(Status::unauthenticated(
-                "missing or wrong bearer token in the authorization metadata",
-            ));
-        }
-    }
+    authorized(shared, &parts.headers)?;
     let compression = request_compression(&parts.headers)?;
 
     let limit = shared.max_request_size;
@@ -424,34 +430,8 @@ async fn export(
         (true, compression) => compression,
     };
 
-    let payload = if shared.sink.wants_encoded(signal) {
-        // Handed on as received: the sink (a relay) bounds any decompression.
-        Payload::Encoded(Encoded::new(signal, Codec::Protobuf, compression, message))
-    } else {
-        let raw = if compression == Compression::None {
-            message
-        } else {
-            let mut out = Vec::new();
-            compression
-                .decompress(&message, limit, &mut out)
-                .map_err(|error| {
-                    if error.is_limit_exceeded() {
-                        too_large(limit)
-                    } else {
-                        Status::invalid_argument(format!(
-                            "cannot decompress the {compression} message: {error}"
-                        ))
-                    }
-                })?;
-            Bytes::from(out)
-        };
-        let request = ExportRequest::decode(signal, Codec::Protobuf, raw).map_err(|error| {
-            Status::invalid_argument(format!("cannot decode the {signal} request: {error}"))
-        })?;
-        Payload::Request(request)
-    };
-
-    let outcome = shared.sink.export(payload).await.map_err(sink_status)?;
+    let payload = to_payload(shared, signal, compression, message)?;
+    let outcome = call_sink(shared, payload).await.map_err(sink_status)?;
     let mut message = Vec::new();
     ExportResponse::new(signal, &outcome)
         .encode(Codec::Protobuf, &mut message)
@@ -468,6 +448,79 @@ async fn export(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     Ok(response)
+}
+
+/// The request as the sink wants it: the bytes as received, or decompressed
+/// under the limit and decoded.
+pub(crate) fn to_payload(
+    shared: &Shared,
+    signal: Signal,
+    compression: Compression,
+    message: Bytes,
+) -> Result<Payload, Status> {
+    if shared.sink.wants_encoded(signal) {
+        // Handed on as received: the sink (a relay) bounds any decompression.
+        return Ok(Payload::Encoded(Encoded::new(
+            signal,
+            Codec::Protobuf,
+            compression,
+            message,
+        )));
+    }
+    let limit = shared.max_request_size;
+    let raw = if compression == Compression::None {
+        if message.len() > limit {
+            return Err(too_large(limit));
+        }
+        message
+    } else {
+        let mut out = Vec::new();
+        compression
+            .decompress(&message, limit, &mut out)
+            .map_err(|error| {
+                if error.is_limit_exceeded() {
+                    too_large(limit)
+                } else {
+                    Status::invalid_argument(format!(
+                        "cannot decompress the {compression} message: {error}"
+                    ))
+                }
+            })?;
+        Bytes::from(out)
+    };
+    let request = ExportRequest::decode(signal, Codec::Protobuf, raw).map_err(|error| {
+        Status::invalid_argument(format!("cannot decode the {signal} request: {error}"))
+    })?;
+    Ok(Payload::Request(request))
+}
+
+/// Hands `payload` to the sink on a task of its own, so that a panicking sink
+/// costs one INTERNAL answer, not the connection's other calls.
+pub(crate) async fn call_sink(shared: &Shared, payload: Payload) -> Result<Outcome, SinkError> {
+    let sink = shared.sink.clone();
+    match tokio::spawn(async move { sink.export(payload).await }).await {
+        Ok(result) => result,
+        Err(join) => Err(SinkError::Internal(if join.is_panic() {
+            "the sink panicked handling this request".into()
+        } else {
+            "the sink's task was cancelled".into()
+        })),
+    }
+}
+
+/// Whether the call carries the bearer token, when one is required.
+pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Status> {
+    let Some(token) = &shared.token else {
+        return Ok(());
+    };
+    let given = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    if given.is_some_and(|given| constant_time_eq(given, token)) {
+        Ok(())
+    } else {
+        Err(Status::unauthenticated(
+            "missing or wrong bearer token in the authorization metadata",
+        ))
+    }
 }
 
 /// The compression named by `grpc-encoding`; an unknown or unsupported one is
@@ -490,13 +543,13 @@ fn request_compression(headers: &HeaderMap) -> Result<Compression, Status> {
         })
 }
 
-fn too_large(limit: usize) -> Status {
+pub(crate) fn too_large(limit: usize) -> Status {
     Status::resource_exhausted(format!(
         "the request is larger than the limit of {limit} bytes after decompression; send smaller batches"
     ))
 }
 
-fn sink_status(error: SinkError) -> Status {
+pub(crate) fn sink_status(error: SinkError) -> Status {
     let code = Code::from(error.grpc_code());
     let message = error.to_string();
     match error.retry_after() {

@@ -123,8 +123,8 @@ async fn a_plain_tonic_client_sees_our_statuses() {
 
 /// A plain tonic trace service that records what it got and answers as told.
 #[derive(Clone, Default)]
-struct PlainTraces {
-    seen: Arc<
+pub(crate) struct PlainTraces {
+    pub(crate) seen: Arc<
         Mutex<
             Vec<(
                 tonic::metadata::MetadataMap,
@@ -155,7 +155,7 @@ impl TraceService for PlainTraces {
     }
 }
 
-async fn plain_server(
+pub(crate) async fn plain_server(
     service: PlainTraces,
 ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -159,3 +159,35 @@ fn public_types_are_send_and_sync() {
     fn export_service<S: otlp_transport::ExportService>() {}
     export_service::<Client>();
 }
+
+/// Panics on traces, takes everything else.
+struct Panicky;
+
+#[async_trait::async_trait]
+impl otlp_transport::Sink for Panicky {
+    async fn export(
+        &self,
+        payload: otlp_transport::Payload,
+    ) -> Result<Outcome, otlp_transport::SinkError> {
+        assert!(payload.signal() != Signal::Traces, "a bug in the sink");
+        Ok(Outcome::Success)
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_sink_costs_one_internal_answer() {
+    let server = serve(Panicky).await;
+    for streaming in [false, true] {
+        let mut client = client_for(&server);
+        if streaming {
+            client = client.streaming(2);
+        }
+        let client = client.build().unwrap();
+        let error = within(client.export(support::traces(1))).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Permanent, "{error}");
+        assert!(error.message().contains("INTERNAL"), "{error}");
+        assert!(error.message().contains("panicked"), "{error}");
+        within(client.export(support::logs())).await.unwrap();
+    }
+    within(server.shutdown()).await.unwrap();
+}

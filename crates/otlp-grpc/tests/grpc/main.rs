@@ -7,5 +7,6 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod roundtrip;
+mod streaming;
 #[cfg(feature = "tls")]
 mod tls;

@@ -181,3 +181,13 @@ pub async fn within<F: std::future::Future>(future: F) -> F::Output {
         .await
         .expect("finished in time")
 }
+
+/// A small logs request.
+pub fn logs() -> ExportRequest {
+    ExportRequest::from(
+        otlp_datagen::Generator::new(9)
+            .resources(1)
+            .records(5)
+            .logs(),
+    )
+}

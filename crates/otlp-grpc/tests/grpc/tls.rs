@@ -136,3 +136,14 @@ async fn bad_tls_configuration_fails_at_bind() {
         .unwrap_err();
     assert!(matches!(error, BindError::Tls(_)), "{error}");
 }
+
+#[test]
+fn https_without_a_ca_needs_the_system_roots() {
+    let built = Client::builder().endpoint("https://localhost:4317").build();
+    if cfg!(feature = "tls-native-roots") {
+        assert!(built.is_ok());
+    } else {
+        let error = built.unwrap_err();
+        assert!(error.to_string().contains("tls_ca"), "{error}");
+    }
+}
