@@ -240,7 +240,7 @@ impl Sink for JsonLinesSink {
             return Ok(Outcome::Success);
         }
         // No capacity hint: sizing the request first costs more (callgrind,
-        // `facade_overhead sink`: 4.3% of the instructions) than growing.
+        // `facade_overhead sink`: 4% of the instructions) than growing.
         let mut line = Vec::new();
         request
             .encode(Codec::Json, &mut line)
