@@ -241,11 +241,14 @@ async fn each_signal_waits_its_own_max_delay() {
         .max_delay(delay)
         .build(recorder.clone(), wire())
         .unwrap();
+    let start = tokio::time::Instant::now();
     processor.submit(traces(1, 4)).unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     processor.submit(of_signal(Signal::Logs, 2, 3)).unwrap();
     recorder.wait_for_records(4).await;
     assert_eq!(recorder.sizes(Signal::Traces), [4]);
+    // Just before the logs' own deadline (150 + 200 ms), they still wait.
+    tokio::time::sleep_until(start + Duration::from_millis(349)).await;
     assert!(
         recorder.sizes(Signal::Logs).is_empty(),
         "logs left with the traces"
