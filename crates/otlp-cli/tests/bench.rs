@@ -1,0 +1,86 @@
+//! `otlp bench` end to end: the binary, its JSON lines, and its errors.
+
+use std::process::Command;
+
+fn otlp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_otlp"))
+}
+
+#[test]
+fn bench_compression_writes_a_json_line_per_figure_with_its_baseline() {
+    let output = otlp()
+        .args([
+            "bench",
+            "compression",
+            "--json",
+            "--time",
+            "0.001",
+            "--samples",
+            "5",
+        ])
+        .env_remove("OTLP_BENCH_DATA")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is a JSON object"))
+        .collect();
+    let names: Vec<&str> = figures
+        .iter()
+        .map(|f| f["figure"].as_str().expect("a name"))
+        .collect();
+    for name in [
+        "compress.gzip-1.traces",
+        "decompress.zstd-1.traces",
+        "compress.snappy.traces",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+        let baseline = format!("baseline.{name}");
+        assert!(names.contains(&baseline.as_str()), "{baseline} missing");
+    }
+    for figure in &figures {
+        assert_eq!(figure["unit"], "ms");
+        assert_eq!(figure["samples"], 5);
+        let (min, median, max) = (
+            figure["min"].as_f64().expect("min"),
+            figure["median"].as_f64().expect("median"),
+            figure["max"].as_f64().expect("max"),
+        );
+        assert!(0.0 < min && min <= median && median <= max, "{figure}");
+        assert!(figure["throughput"].as_f64().expect("throughput") > 0.0);
+    }
+    let gzip = &figures[names
+        .iter()
+        .position(|n| *n == "compress.gzip-1.traces")
+        .expect("found")];
+    assert!(gzip["ratio"].as_f64().expect("a ratio") > 2.0, "{gzip}");
+}
+
+#[test]
+fn a_data_directory_without_the_dataset_is_a_clear_error() {
+    let output = otlp()
+        .args(["bench", "codec", "--data", env!("CARGO_MANIFEST_DIR")])
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("holds no traces.pb"), "{stderr}");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for args in [&["--help"][..], &["bench", "--help"]] {
+        let output = otlp().args(args).output().expect("the binary runs");
+        assert!(output.status.success());
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("Usage: otlp"), "{help}");
+    }
+    let output = otlp().args(["bench", "--help"]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Examples:"));
+}

@@ -1,0 +1,320 @@
+//! `otlp serve`, `otlp send` and `otlp relay` end to end: the real binary,
+//! real sockets on 127.0.0.1, and the lines `serve` writes read back.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use otlp_transport::Signal;
+
+/// The longest any step may take.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn otlp() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_otlp"));
+    for var in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTLP_AUTH_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// A command in the background (`serve` or `relay`) and where it listens.
+struct Background {
+    child: Child,
+    grpc: String,
+    http: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Background {
+    fn start(args: &[&str]) -> Self {
+        let mut child = otlp()
+            .args(args)
+            .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let (lines, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut grpc, mut http) = (None, None);
+        let deadline = Instant::now() + WAIT;
+        while grpc.is_none() || http.is_none() {
+            let line = stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the command says where it listens");
+            let address = || {
+                line.split(" on ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .map(str::to_owned)
+            };
+            if line.contains("OTLP/gRPC on ") {
+                grpc = address();
+            } else if line.contains("OTLP/HTTP on ") {
+                http = address();
+            }
+        }
+        Self {
+            child,
+            grpc: format!("http://{}", grpc.expect("seen")),
+            http: format!("http://{}", http.expect("seen")),
+            stderr,
+        }
+    }
+
+    /// Ctrl-C, then the exit status and everything written to stderr since.
+    fn stop(mut self) -> (bool, String) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + WAIT;
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().expect("waits") {
+                break exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not stop within {WAIT:?} of Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut said = String::new();
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            said += &line;
+            said.push('\n');
+        }
+        (exit.success(), said)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send(args: &[&str]) -> Output {
+    otlp()
+        .arg("send")
+        .args(args)
+        .args(["--timeout", "20"])
+        .output()
+        .expect("the binary runs")
+}
+
+fn records_written(path: &Path) -> [u64; 3] {
+    let text = std::fs::read_to_string(path).expect("serve wrote its file");
+    let mut records = [0; 3];
+    for line in text.lines() {
+        let request =
+            otlp::sink::decode_line(line.as_bytes()).expect("each line is an OTLP/JSON request");
+        let index = match request.signal() {
+            Signal::Traces => 0,
+            Signal::Metrics => 1,
+            Signal::Logs => 2,
+            other => panic!("unexpected {other:?}"),
+        };
+        records[index] += request.record_count() as u64;
+    }
+    records
+}
+
+fn temp_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("otlp-cli-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
+    let out = temp_file("serve.jsonl");
+    let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
+    let grpc = send(&[
+        "--endpoint",
+        &serve.grpc,
+        "--protocol",
+        "grpc",
+        "--count",
+        "2",
+        "--records",
+        "50",
+    ]);
+    assert!(
+        grpc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&grpc.stderr)
+    );
+    let report = String::from_utf8_lossy(&grpc.stdout);
+    assert!(report.contains("300 sent, 300 accepted"), "{report}");
+    for (protocol, compression) in [
+        ("http/json", "zstd"),
+        ("http/protobuf", "none"),
+        ("http/cbor", "snappy"),
+    ] {
+        let http = send(&[
+            "--endpoint",
+            &serve.http,
+            "--protocol",
+            protocol,
+            "--compression",
+            compression,
+            "--count",
+            "1",
+            "--records",
+            "50",
+        ]);
+        assert!(
+            http.status.success(),
+            "{protocol}: {}",
+            String::from_utf8_lossy(&http.stderr)
+        );
+    }
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert!(said.contains("received 250 spans in 5 requests"), "{said}");
+    assert_eq!(records_written(&out), [250, 250, 250]);
+}
+
+#[test]
+fn relay_forwards_everything_it_acknowledged() {
+    let out = temp_file("relayed.jsonl");
+    let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
+    let relay = Background::start(&["relay", "--to", &serve.grpc.clone(), "--protocol", "grpc"]);
+    for protocol in ["http/protobuf", "http/json"] {
+        let sent = send(&[
+            "--endpoint",
+            &relay.http,
+            "--protocol",
+            protocol,
+            "--count",
+            "3",
+            "--records",
+            "20",
+        ]);
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    let sent = send(&[
+        "--endpoint",
+        &relay.grpc,
+        "--protocol",
+        "grpc",
+        "--count",
+        "3",
+        "--records",
+        "20",
+    ]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let (stopped, said) = relay.stop();
+    assert!(stopped, "{said}");
+    assert!(said.contains("forwarded 27 requests, 0 failed"), "{said}");
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert_eq!(records_written(&out), [180, 180, 180]);
+}
+
+#[test]
+fn serve_with_an_auth_token_refuses_senders_without_it() {
+    let out = temp_file("auth.jsonl");
+    let serve = Background::start(&[
+        "serve",
+        "--out",
+        out.to_str().expect("UTF-8"),
+        "--auth-token",
+        "s3cret",
+    ]);
+    for endpoint in [&serve.grpc, &serve.http] {
+        let protocol = if endpoint == &serve.grpc {
+            "grpc"
+        } else {
+            "http/protobuf"
+        };
+        let refused = send(&[
+            "--endpoint",
+            endpoint,
+            "--protocol",
+            protocol,
+            "--signal",
+            "logs",
+            "--count",
+            "1",
+        ]);
+        assert!(!refused.status.success());
+        let report = String::from_utf8_lossy(&refused.stdout);
+        assert!(report.contains("permanent"), "{protocol}: {report}");
+        let accepted = send(&[
+            "--endpoint",
+            endpoint,
+            "--protocol",
+            protocol,
+            "--signal",
+            "logs",
+            "--count",
+            "1",
+            "--bearer-token",
+            "s3cret",
+        ]);
+        assert!(
+            accepted.status.success(),
+            "{}",
+            String::from_utf8_lossy(&accepted.stderr)
+        );
+    }
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert_eq!(records_written(&out), [0, 0, 1024]);
+}
+
+#[test]
+fn send_to_nothing_fails_with_a_report() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let closed = format!("http://{}", listener.local_addr().expect("bound"));
+    drop(listener);
+    let output = otlp()
+        .args([
+            "send",
+            "--endpoint",
+            &closed,
+            "--protocol",
+            "http/protobuf",
+            "--count",
+            "1",
+            "--signal",
+            "traces",
+            "--timeout",
+            "5",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("1 sent, 1 failed"), "{report}");
+    assert!(report.contains("first error: retryable"), "{report}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 of 1 requests failed"));
+}
