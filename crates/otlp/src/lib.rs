@@ -13,26 +13,35 @@
 //!   on a current-thread runtime. It is also a receiver's
 //!   [`Sink`](transport::Sink), the front of a relay. Also [`batch::split`]
 //!   and [`batch::merge`] for requests of every signal.
+//! - `exporter` (features `grpc`, `http`): an `Exporter` built from an
+//!   [`ExporterConfig`] (or straight from the environment with
+//!   `Exporter::from_env`): the protocol's transport client, retry with the
+//!   Collector's defaults, and a batch processor in front.
 //! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
 //!   which writes what a receiver accepts as OTLP/JSON lines.
 //! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],
 //!   [`compression`], [`transport`] (signals, payloads, outcomes, errors).
 //!
-//! The transports (`otlp-grpc`, `otlp-http`, `otlp-ws`) and the reliability
-//! layers plug in as export services and sinks; `Exporter::builder()` and
-//! `Receiver::builder()` will wire them here.
+//! Any transport client plugs into a [`BatchProcessor`] as an export
+//! service, and any transport server takes a sink; a `Receiver::builder()`
+//! wiring several servers to one sink is still to come.
 //!
 //! # Place in the layers
 //! Level 5: above the transports and the reliability layers, below the
 //! `otlp` command line.
 //!
 //! # Feature flags
-//! Codecs and compressions, passed through to `otlp-codec` and
-//! `otlp-compression`; protobuf and no compression are always there.
+//! - `grpc`, `http`: the transports behind `Exporter` (`otlp-grpc`,
+//!   `otlp-http`, with retry from `otlp-reliability`); `tls`: TLS and mTLS
+//!   for them (rustls).
+//!
+//! Codecs and compressions, passed through to `otlp-codec`,
+//! `otlp-compression` and the transports; protobuf and no compression are
+//! always there.
 //! - `json` (default): OTLP/JSON, and the `sink` module's JSON lines.
 //! - `msgpack`, `cbor`: MessagePack and CBOR bodies.
 //! - `gzip` (default), `deflate`, `zstd`, `snappy`: compressions.
-//! - `full`: all of the above.
+//! - `full`: all of the above, transports and TLS included.
 //!
 //! # Example
 //! ```
@@ -69,6 +78,9 @@
 
 pub mod batch;
 pub mod config;
+#[cfg(any(feature = "grpc", feature = "http"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http"))))]
+pub mod exporter;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod sink;

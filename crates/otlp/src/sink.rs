@@ -239,7 +239,9 @@ impl Sink for JsonLinesSink {
             counters.empty_requests.fetch_add(1, Ordering::Relaxed);
             return Ok(Outcome::Success);
         }
-        let mut line = Vec::with_capacity(request.encoded_len() * 2 + 1);
+        // No capacity hint: sizing the request first costs more (callgrind,
+        // `facade_overhead sink`: 4% of the instructions) than growing.
+        let mut line = Vec::new();
         request
             .encode(Codec::Json, &mut line)
             .map_err(|e| SinkError::Internal(format!("cannot write the request as JSON: {e}")))?;

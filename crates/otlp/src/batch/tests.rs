@@ -233,6 +233,30 @@ async fn max_delay_sends_a_batch_that_did_not_fill() {
     assert_eq!(recorder.sizes(Signal::Traces), [10]);
 }
 
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn each_signal_waits_its_own_max_delay() {
+    let recorder = Recorder::new(Answer::Success);
+    let delay = Duration::from_millis(200);
+    let processor = BatchProcessor::builder()
+        .max_delay(delay)
+        .build(recorder.clone(), wire())
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    processor.submit(traces(1, 4)).unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    processor.submit(of_signal(Signal::Logs, 2, 3)).unwrap();
+    recorder.wait_for_records(4).await;
+    assert_eq!(recorder.sizes(Signal::Traces), [4]);
+    // Just before the logs' own deadline (150 + 200 ms), they still wait.
+    tokio::time::sleep_until(start + Duration::from_millis(349)).await;
+    assert!(
+        recorder.sizes(Signal::Logs).is_empty(),
+        "logs left with the traces"
+    );
+    recorder.wait_for_records(7).await;
+    assert_eq!(recorder.sizes(Signal::Logs), [3]);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_full_queue_refuses_and_counts_the_records() {
     let gate = Arc::new(Semaphore::new(0));

@@ -41,6 +41,11 @@ impl ExporterConfigs {
             Signal::Profiles => &self.profiles,
         }
     }
+
+    /// Every signal's configuration, in [`Signal::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = &ExporterConfig> {
+        Signal::ALL.into_iter().map(|signal| self.get(signal))
+    }
 }
 
 impl ExporterConfig {
@@ -350,8 +355,8 @@ mod tests {
     #[test]
     fn defaults_http_protobuf_to_localhost_4318_with_the_signal_path() {
         let all = configs(&[]).unwrap();
-        for signal in Signal::ALL {
-            let config = all.get(signal);
+        assert_eq!(all.iter().count(), 4);
+        for (config, signal) in all.iter().zip(Signal::ALL) {
             assert_eq!(config.signal(), signal);
             assert_eq!(config.protocol(), Protocol::HttpProtobuf);
             assert_eq!(

@@ -1,0 +1,308 @@
+//! Exporters wired from an [`ExporterConfig`]: the transport client of its
+//! protocol, retry, and a batch processor in front.
+//!
+//! ```no_run
+//! use otlp::exporter::Exporter;
+//! use otlp::transport::Signal;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // OTEL_EXPORTER_OTLP_* decide where and how.
+//! let exporter = Exporter::from_env(Signal::Traces)?;
+//! let spans = otlp_datagen::Generator::new(1).spans(100).traces();
+//! exporter.submit(spans.into())?;
+//! exporter.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#[cfg(feature = "tls")]
+use std::path::Path;
+
+use otlp_reliability::{RetryLayer, RetryPolicy};
+use otlp_transport::{BoxExportService, ExportRequest, Signal, WireFormat};
+use tower::ServiceBuilder;
+
+use crate::batch::{
+    BatchProcessor, BatchProcessorBuilder, BatchStats, BuildError, Closed, SubmitError,
+};
+use crate::config::{ConfigError, ExporterConfig, Protocol};
+
+/// Exports the requests of one signal: batched, encoded once, sent by the
+/// transport the configuration names, retried per the OTLP rules.
+///
+/// Cloning gives another handle to the same exporter.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    config: ExporterConfig,
+    processor: BatchProcessor,
+}
+
+/// Builds an [`Exporter`] from a configuration.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ExporterBuilder {
+    config: ExporterConfig,
+    retry: Option<RetryPolicy>,
+    batch: BatchProcessorBuilder,
+}
+
+/// Why an [`Exporter`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExporterError {
+    /// The configuration (from the environment) is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The protocol's transport is not compiled in.
+    #[error(
+        "protocol {protocol} needs the `{feature}` feature of the `otlp` crate, which this build lacks"
+    )]
+    TransportNotBuilt {
+        /// The protocol asked for.
+        protocol: Protocol,
+        /// The cargo feature that compiles its transport in.
+        feature: &'static str,
+    },
+    /// TLS files are configured but TLS is not compiled in, or one cannot be read.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The transport client refused the configuration.
+    #[error("cannot build the {protocol} client: {message}")]
+    Client {
+        /// The protocol.
+        protocol: Protocol,
+        /// The transport's explanation.
+        message: String,
+    },
+    /// The batch processor refused its settings or found no runtime.
+    #[error(transparent)]
+    Batch(#[from] BuildError),
+}
+
+impl Exporter {
+    /// A builder exporting as `config` says, with the Collector's retry
+    /// defaults and the SDK's batch defaults.
+    pub fn builder(config: ExporterConfig) -> ExporterBuilder {
+        ExporterBuilder {
+            config,
+            retry: Some(RetryPolicy::default()),
+            batch: BatchProcessor::builder(),
+        }
+    }
+
+    /// An exporter of `signal` configured by the `OTEL_EXPORTER_OTLP_*`
+    /// environment variables, with the default retry and batching.
+    pub fn from_env(signal: Signal) -> Result<Self, ExporterError> {
+        Self::builder(ExporterConfig::from_env_for(signal)?).build()
+    }
+
+    /// The configuration it exports with.
+    pub fn config(&self) -> &ExporterConfig {
+        &self.config
+    }
+
+    /// Queues a request for export, without blocking (see
+    /// [`BatchProcessor::submit`]).
+    pub fn submit(&self, request: ExportRequest) -> Result<(), SubmitError> {
+        self.processor.submit(request)
+    }
+
+    /// Exports everything submitted so far and waits for the exports.
+    pub async fn flush(&self) -> Result<(), Closed> {
+        self.processor.flush().await
+    }
+
+    /// Exports everything submitted, then stops.
+    pub async fn shutdown(&self) -> Result<(), Closed> {
+        self.processor.shutdown().await
+    }
+
+    /// What was exported, rejected and dropped.
+    pub fn stats(&self) -> BatchStats {
+        self.processor.stats()
+    }
+}
+
+impl ExporterBuilder {
+    /// The retry policy; the OpenTelemetry Collector's defaults unless set.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// No retry: a failed export is dropped (and counted) at once.
+    pub fn no_retry(mut self) -> Self {
+        self.retry = None;
+        self
+    }
+
+    /// Batching settings; the SDK's defaults unless set.
+    pub fn batch(mut self, batch: BatchProcessorBuilder) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Builds the client (connecting lazily) and starts the batch processor
+    /// on the current tokio runtime.
+    pub fn build(self) -> Result<Exporter, ExporterError> {
+        let (client, wire_format) = client(&self.config)?;
+        let service: BoxExportService = match self.retry {
+            Some(policy) => BoxExportService::new(
+                ServiceBuilder::new()
+                    .layer(RetryLayer::new(policy))
+                    .service(client),
+            ),
+            None => client,
+        };
+        let processor = self.batch.build(service, wire_format)?;
+        Ok(Exporter {
+            config: self.config,
+            processor,
+        })
+    }
+}
+
+/// The transport client of the configuration's protocol.
+fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat), ExporterError> {
+    let protocol = config.protocol();
+    let headers = config
+        .headers()
+        .iter()
+        // Values were checked to be printable ASCII when configured.
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        });
+    let client_error = |message: String| ExporterError::Client { protocol, message };
+    match protocol {
+        #[cfg(feature = "grpc")]
+        Protocol::Grpc => {
+            let scheme = if config.is_secure() { "https" } else { "http" };
+            let mut builder = otlp_grpc::Client::builder()
+                .endpoint(format!("{scheme}://{}", config.endpoint().authority()))
+                .compression(config.compression())
+                .timeout(config.timeout());
+            for (name, value) in headers {
+                builder = builder.metadata(name, value);
+            }
+            builder = grpc_tls(builder, config)?;
+            let client = builder.build().map_err(|e| client_error(e.to_string()))?;
+            let wire_format = client.wire_format();
+            Ok((BoxExportService::new(client), wire_format))
+        }
+        #[cfg(feature = "http")]
+        Protocol::HttpProtobuf
+        | Protocol::HttpJson
+        | Protocol::HttpMsgpack
+        | Protocol::HttpCbor => {
+            let mut builder = otlp_http::Client::builder()
+                .signal_endpoint(config.signal(), config.endpoint().to_string())
+                .codec(protocol.codec())
+                .compression(config.compression())
+                .timeout(config.timeout());
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            builder = http_tls(builder, config)?;
+            let client = builder.build().map_err(|e| client_error(e.to_string()))?;
+            let wire_format = client.wire_format();
+            Ok((BoxExportService::new(client), wire_format))
+        }
+        other => Err(ExporterError::TransportNotBuilt {
+            protocol: other,
+            feature: match other {
+                Protocol::Grpc => "grpc",
+                Protocol::Ws => "ws",
+                _ => "http",
+            },
+        }),
+    }
+}
+
+#[cfg(feature = "tls")]
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, ExporterError> {
+    std::fs::read(path)
+        .map_err(|e| ExporterError::Tls(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+/// A client certificate chain and its key, PEM.
+#[cfg(feature = "tls")]
+struct Identity {
+    certificate: Vec<u8>,
+    key: Vec<u8>,
+}
+
+#[cfg(feature = "tls")]
+fn identity(config: &ExporterConfig) -> Result<Option<Identity>, ExporterError> {
+    let tls = config.tls();
+    match (tls.client_certificate(), tls.client_key()) {
+        (Some(certificate), Some(key)) => Ok(Some(Identity {
+            certificate: read(certificate, "client certificate")?,
+            key: read(key, "client key")?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(feature = "grpc")]
+fn grpc_tls(
+    builder: otlp_grpc::ClientBuilder,
+    config: &ExporterConfig,
+) -> Result<otlp_grpc::ClientBuilder, ExporterError> {
+    #[cfg(feature = "tls")]
+    {
+        let mut builder = builder;
+        if let Some(ca) = config.tls().certificate() {
+            builder = builder.tls_ca(read(ca, "certificate")?);
+        }
+        if let Some(identity) = identity(config)? {
+            builder = builder.tls_identity(identity.certificate, identity.key);
+        }
+        Ok(builder)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        if config.tls().certificate().is_some() || config.tls().has_client_identity() {
+            return Err(ExporterError::Tls(
+                "certificate files are configured, but the `otlp` crate was built without its `tls` feature".into(),
+            ));
+        }
+        Ok(builder)
+    }
+}
+
+#[cfg(feature = "http")]
+fn http_tls(
+    builder: otlp_http::ClientBuilder,
+    config: &ExporterConfig,
+) -> Result<otlp_http::ClientBuilder, ExporterError> {
+    if !config.is_secure() {
+        return Ok(builder);
+    }
+    #[cfg(feature = "tls")]
+    {
+        let Some(ca) = config.tls().certificate() else {
+            return Err(ExporterError::Tls(format!(
+                "{} needs the server's CA: set OTEL_EXPORTER_OTLP_CERTIFICATE (ExporterConfigBuilder::certificate) to a PEM file",
+                config.endpoint()
+            )));
+        };
+        let ca = read(ca, "certificate")?;
+        let identity = identity(config)?;
+        let tls = otlp_http::tls::client_config(
+            &ca,
+            identity
+                .as_ref()
+                .map(|id| (id.certificate.as_slice(), id.key.as_slice())),
+        )
+        .map_err(|e| ExporterError::Tls(e.to_string()))?;
+        Ok(builder.tls(tls))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        Err(ExporterError::Tls(format!(
+            "{} is https, but the `otlp` crate was built without its `tls` feature",
+            config.endpoint()
+        )))
+    }
+}
