@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 mod codegen;
 mod layers;
+mod protogen;
 mod serdegen;
 mod strategies;
 

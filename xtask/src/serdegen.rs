@@ -162,7 +162,7 @@ fn is_id(field: &FieldDescriptorProto) -> bool {
 }
 
 /// `crate::trace::v1::Span` as `otlp-codec` names it.
-fn proto_path(path: &str) -> String {
+pub(crate) fn proto_path(path: &str) -> String {
     format!("otlp_proto::{}", path.trim_start_matches("crate::"))
 }
 

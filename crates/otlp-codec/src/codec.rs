@@ -116,7 +116,12 @@ impl Codec {
     /// buffer instead of copying it.
     pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
         match self {
-            Self::Protobuf => Ok(M::decode(body)?),
+            Self::Protobuf => match <M as private::Sealed>::decode_protobuf(&body) {
+                Some(message) => Ok(message),
+                // The specialised decoder leaves every malformed (and any
+                // unusual) input to prost, whose errors name the problem.
+                None => Ok(M::decode(body)?),
+            },
             #[cfg(feature = "json")]
             Self::Json => crate::serde_impl::with_path(|| {
                 serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0)
@@ -192,6 +197,8 @@ mod private {
     /// the crate-private wrapper types in a public bound.
     #[allow(unreachable_pub)]
     pub trait Sealed: Sized {
+        /// The specialised protobuf decoder; `None` when it leaves the body to prost.
+        fn decode_protobuf(body: &bytes::Bytes) -> Option<Self>;
         #[cfg(feature = "_serde")]
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
         #[cfg(feature = "_serde")]
@@ -204,6 +211,9 @@ macro_rules! otlp_messages {
     ($($message:ty),* $(,)?) => {$(
         impl OtlpMessage for $message {}
         impl private::Sealed for $message {
+            fn decode_protobuf(body: &Bytes) -> Option<Self> {
+                crate::protobuf::decode(body).ok()
+            }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serde::Serialize::serialize(&crate::serde_impl::Ser(self), serializer)

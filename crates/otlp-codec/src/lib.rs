@@ -103,6 +103,7 @@
 
 mod codec;
 mod error;
+mod protobuf;
 pub mod scan;
 #[cfg(feature = "_serde")]
 mod serde_impl;
