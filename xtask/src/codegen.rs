@@ -53,7 +53,11 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
 pub(crate) fn generate_codec(root: &Path) -> Result<BTreeMap<String, String>, String> {
     let descriptors = compile(root)?;
     let serde = format_rust(&crate::serdegen::render(&descriptors))?;
-    let protobuf = format_rust(&crate::protogen::render(&descriptors))?;
+    let protobuf = format_rust(&format!(
+        "{}\n{}",
+        crate::protogen::render(&descriptors),
+        crate::protogen::render_encode(&descriptors)
+    ))?;
     Ok(BTreeMap::from([
         ("serde.rs".to_string(), format!("{HEADER}{serde}")),
         ("protobuf.rs".to_string(), format!("{HEADER}{protobuf}")),

@@ -206,3 +206,239 @@ impl Decode for {rust} {{
 "#
     );
 }
+
+/// The raw varint (`u64`) of a varint-typed value `v`, as prost writes it.
+fn varint_raw(field: &FieldDescriptorProto, v: &str) -> String {
+    match field.r#type() {
+        // Negative `int32`s are sign-extended to ten bytes, as protobuf says.
+        Type::Int32 | Type::Enum | Type::Int64 => format!("{v} as u64"),
+        Type::Uint32 | Type::Bool => format!("u64::from({v})"),
+        Type::Uint64 => v.to_string(),
+        Type::Sint32 => format!("((({v}) << 1) ^ (({v}) >> 31)) as u32 as u64"),
+        Type::Sint64 => format!("((({v}) << 1) ^ (({v}) >> 63)) as u64"),
+        other => panic!("not a varint: {other:?}"),
+    }
+}
+
+/// The length of a scalar value `v` (not its key) and the statement writing it.
+fn scalar(field: &FieldDescriptorProto, v: &str) -> (String, String) {
+    match wire_type(field) {
+        0 => {
+            let raw = varint_raw(field, v);
+            (format!("varint_len({raw})"), format!("w.varint({raw})"))
+        }
+        1 => {
+            let raw = match field.r#type() {
+                Type::Double => format!("({v}).to_bits()"),
+                Type::Sfixed64 => format!("{v} as u64"),
+                _ => v.to_string(),
+            };
+            ("8".into(), format!("w.fixed64({raw})"))
+        }
+        5 => {
+            let raw = match field.r#type() {
+                Type::Float => format!("({v}).to_bits()"),
+                Type::Sfixed32 => format!("{v} as u32"),
+                _ => v.to_string(),
+            };
+            ("4".into(), format!("w.fixed32({raw})"))
+        }
+        _ => panic!("not a scalar: {}", field.name()),
+    }
+}
+
+/// The key of `field` as a varint, and its encoded length.
+fn key_of(field: &FieldDescriptorProto, wire: u32) -> (u64, usize) {
+    let key = u64::from((field.number() as u32) << 3 | wire);
+    (
+        key,
+        if key < 0x80 {
+            1
+        } else if key < 0x4000 {
+            2
+        } else {
+            3
+        },
+    )
+}
+
+/// Statements measuring and writing one value `v` of `field` (a reference for
+/// strings, bytes and messages, a value otherwise), key included.
+fn encode_value(field: &FieldDescriptorProto, v: &str) -> (String, String) {
+    let (key, key_len) = key_of(field, wire_type(field));
+    match field.r#type() {
+        Type::String | Type::Bytes => (
+            format!("n += {key_len} + varint_len({v}.len() as u64) + {v}.len();"),
+            format!("w.varint({key}); w.varint({v}.len() as u64); w.bytes({v}.as_ref());"),
+        ),
+        Type::Message => (
+            format!(
+                "let slot = lens.len(); lens.push(0); let l = Encode::measure({v}, lens); lens[slot] = l as u32; n += {key_len} + varint_len(l as u64) + l;"
+            ),
+            format!("w.varint({key}); w.len_prefix(); Encode::write({v}, w);"),
+        ),
+        _ => {
+            let (len, write) = scalar(field, v);
+            (
+                format!("n += {key_len} + {len};"),
+                format!("w.varint({key}); {write};"),
+            )
+        }
+    }
+}
+
+/// Renders `impl Encode` for every message of the `opentelemetry.*` packages.
+pub(crate) fn render_encode(descriptors: &FileDescriptorSet) -> String {
+    let mut out = String::from("use super::{Encode, Writer, varint_len};\n");
+    for file in &descriptors.file {
+        if !file.package().starts_with("opentelemetry.") {
+            continue;
+        }
+        for message in &file.message_type {
+            render_encode_message(file.package(), &[], message, &mut out);
+        }
+    }
+    out
+}
+
+fn render_encode_message(
+    package: &str,
+    parents: &[&str],
+    message: &DescriptorProto,
+    out: &mut String,
+) {
+    let mut path: Vec<&str> = parents.to_vec();
+    path.push(message.name());
+    for nested in &message.nested_type {
+        render_encode_message(package, &path, nested, out);
+    }
+    let rust = proto_path(&rust_path(package, &path));
+
+    // prost writes fields in tag order, a oneof at the place of its lowest tag.
+    let mut items: Vec<(i32, String, String)> = Vec::new();
+    let mut oneofs_done = Vec::new();
+    for field in &message.field {
+        let member = rust_field(field.name());
+        let access = format!("self.{member}");
+        let real_oneof = field.oneof_index.filter(|_| !field.proto3_optional());
+        if let Some(oneof) = real_oneof {
+            if oneofs_done.contains(&oneof) {
+                continue;
+            }
+            oneofs_done.push(oneof);
+            let decl = message.oneof_decl[oneof as usize].name();
+            let oneof_field = rust_field(decl);
+            let members: Vec<&FieldDescriptorProto> = message
+                .field
+                .iter()
+                .filter(|f| f.oneof_index == Some(oneof) && !f.proto3_optional())
+                .collect();
+            let lowest = members.iter().map(|f| f.number()).min().expect("a member");
+            let mut measure = format!("match &self.{oneof_field} {{");
+            let mut write = measure.clone();
+            for member in members {
+                let variant = format!(
+                    "{}::{}::{}",
+                    proto_path(&nested_module(package, &path)),
+                    upper_camel(decl),
+                    upper_camel(member.name())
+                );
+                // A oneof member is written whatever its value.
+                let v = match member.r#type() {
+                    Type::String | Type::Bytes | Type::Message => "v",
+                    _ => "*v",
+                };
+                let (m, w) = encode_value(member, v);
+                let _ = write!(measure, "Some({variant}(v)) => {{ {m} }}");
+                let _ = write!(write, "Some({variant}(v)) => {{ {w} }}");
+            }
+            measure.push_str("None => {} }");
+            write.push_str("None => {} }");
+            items.push((lowest, measure, write));
+            continue;
+        }
+        let (measure, write) = if field.label() == Label::Repeated {
+            match field.r#type() {
+                Type::String | Type::Bytes | Type::Message => {
+                    let (m, w) = encode_value(field, "v");
+                    (
+                        format!("for v in &{access} {{ {m} }}"),
+                        format!("for v in &{access} {{ {w} }}"),
+                    )
+                }
+                _ => {
+                    // Packed, proto3's default. The varint form's data length
+                    // is measured once and cached like a message's length.
+                    let (key, key_len) = key_of(field, 2);
+                    let (len, write) = scalar(field, "v");
+                    match wire_type(field) {
+                        0 => (
+                            format!(
+                                "if !{access}.is_empty() {{ let l: usize = {access}.iter().map(|&v| {len}).sum(); lens.push(l as u32); n += {key_len} + varint_len(l as u64) + l; }}"
+                            ),
+                            format!(
+                                "if !{access}.is_empty() {{ w.varint({key}); w.len_prefix(); for &v in &{access} {{ {write}; }} }}"
+                            ),
+                        ),
+                        _ => (
+                            format!(
+                                "if !{access}.is_empty() {{ let l = {access}.len() * {len}; n += {key_len} + varint_len(l as u64) + l; }}"
+                            ),
+                            format!(
+                                "if !{access}.is_empty() {{ w.varint({key}); w.varint(({access}.len() * {len}) as u64); for &v in &{access} {{ {write}; }} }}"
+                            ),
+                        ),
+                    }
+                }
+            }
+        } else if field.proto3_optional() || field.r#type() == Type::Message {
+            let v = match field.r#type() {
+                Type::String | Type::Bytes | Type::Message => "v",
+                _ => "*v",
+            };
+            let (m, w) = encode_value(field, v);
+            (
+                format!("if let Some(v) = &{access} {{ {m} }}"),
+                format!("if let Some(v) = &{access} {{ {w} }}"),
+            )
+        } else {
+            // proto3: a field at its default value is not written.
+            let present = match field.r#type() {
+                Type::String | Type::Bytes => format!("!{access}.is_empty()"),
+                Type::Bool => access.clone(),
+                Type::Double | Type::Float => format!("{access} != 0.0"),
+                _ => format!("{access} != 0"),
+            };
+            let (m, w) = encode_value(field, &access);
+            (
+                format!("if {present} {{ {m} }}"),
+                format!("if {present} {{ {w} }}"),
+            )
+        };
+        items.push((field.number(), measure, write));
+    }
+    items.sort_by_key(|(number, _, _)| *number);
+    let measure: String = items.iter().map(|(_, m, _)| m.as_str()).collect();
+    let write: String = items.iter().map(|(_, _, w)| w.as_str()).collect();
+    let (lens, w) = if items.is_empty() {
+        ("_lens", "_w")
+    } else {
+        ("lens", "w")
+    };
+    let _ = write!(
+        out,
+        r#"
+impl Encode for {rust} {{
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, {lens}: &mut Vec<u32>) -> usize {{
+        let mut n = 0;
+        {measure}
+        n
+    }}
+    fn write(&self, {w}: &mut Writer<'_>) {{
+        {write}
+    }}
+}}
+"#
+    );
+}

@@ -79,9 +79,11 @@ impl Codec {
     pub fn encode<M: OtlpMessage>(self, message: &M, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Self::Protobuf => {
-                buf.reserve(message.encoded_len());
-                // A `Vec` grows as needed, so encoding cannot run out of room.
-                message.encode_raw(buf);
+                if !<M as private::Sealed>::encode_protobuf(message, buf) {
+                    buf.reserve(message.encoded_len());
+                    // A `Vec` grows as needed, so encoding cannot run out of room.
+                    message.encode_raw(buf);
+                }
                 Ok(())
             }
             #[cfg(feature = "json")]
@@ -199,6 +201,8 @@ mod private {
     pub trait Sealed: Sized {
         /// The specialised protobuf decoder; `None` when it leaves the body to prost.
         fn decode_protobuf(body: &bytes::Bytes) -> Option<Self>;
+        /// The specialised protobuf encoder; `false` when it leaves the message to prost.
+        fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
         #[cfg(feature = "_serde")]
@@ -213,6 +217,9 @@ macro_rules! otlp_messages {
         impl private::Sealed for $message {
             fn decode_protobuf(body: &Bytes) -> Option<Self> {
                 crate::protobuf::decode(body).ok()
+            }
+            fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool {
+                crate::protobuf::encode(self, buf)
             }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -1,4 +1,4 @@
-//! A protobuf decoder specialised for the OTLP messages: the receive path.
+//! A protobuf decoder and encoder specialised for the OTLP messages.
 //!
 //! prost's derived decoder is generic over `Buf` and decodes field by field
 //! through shared helpers; this one is generated per message by
@@ -341,6 +341,100 @@ impl Reader<'_> {
     }
 }
 
+/// A message the specialised encoder can write.
+///
+/// prost's `encode` asks every nested message for its `encoded_len` at every
+/// level above it, so a leaf's length is computed once per ancestor. Here
+/// `measure` computes each nested length once, recording it in pre-order, and
+/// `write` takes them back in the same order.
+pub(crate) trait Encode {
+    /// The encoded length of `self`'s fields; pushes the length of every
+    /// nested message (and packed varint field) below it onto `lens`.
+    fn measure(&self, lens: &mut Vec<u32>) -> usize;
+    /// Writes `self`'s fields, exactly the bytes prost writes.
+    fn write(&self, w: &mut Writer<'_>);
+}
+
+/// The output and the lengths `measure` recorded.
+pub(crate) struct Writer<'a> {
+    buf: &'a mut Vec<u8>,
+    lens: &'a [u32],
+    next: usize,
+}
+
+impl Writer<'_> {
+    /// Writes the next recorded length.
+    #[inline(always)]
+    pub(crate) fn len_prefix(&mut self) {
+        // Always present: `write` visits what `measure` visited, in order.
+        let len = self.lens.get(self.next).copied().unwrap_or_default();
+        self.next += 1;
+        self.varint(u64::from(len));
+    }
+
+    #[inline(always)]
+    pub(crate) fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.buf.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        self.buf.push(value as u8);
+    }
+
+    #[inline(always)]
+    pub(crate) fn fixed64(&mut self, value: u64) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    #[inline(always)]
+    #[allow(dead_code)] // No OTLP message has a singular 32-bit field written today.
+    pub(crate) fn fixed32(&mut self, value: u32) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    #[inline(always)]
+    pub(crate) fn bytes(&mut self, value: &[u8]) {
+        self.buf.extend_from_slice(value);
+    }
+}
+
+/// The encoded length of a varint.
+#[inline(always)]
+pub(crate) fn varint_len(value: u64) -> usize {
+    ((((value | 1).ilog2()) * 9 + 73) / 64) as usize
+}
+
+std::thread_local! {
+    /// The lengths of the last encode on this thread, kept for the next one.
+    static LENS: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A lengths buffer larger than this (16 MiB) is not kept between encodes.
+const MAX_KEPT_LENS: usize = 4 << 20;
+
+/// Appends `message`'s encoding to `buf`. Returns `false`, writing nothing,
+/// for a message of 4 GiB or more, whose nested lengths may not fit the
+/// `u32`s recorded (protobuf itself caps messages at 2 GiB).
+pub(crate) fn encode<M: Encode>(message: &M, buf: &mut Vec<u8>) -> bool {
+    let mut lens = LENS.take();
+    lens.clear();
+    let len = message.measure(&mut lens);
+    // Every nested length is at most the total, so this bounds them all.
+    let fits = u32::try_from(len).is_ok();
+    if fits {
+        buf.reserve(len);
+        message.write(&mut Writer {
+            buf,
+            lens: &lens,
+            next: 0,
+        });
+    }
+    if lens.capacity() <= MAX_KEPT_LENS {
+        LENS.set(lens);
+    }
+    fits
+}
+
 /// `sint32`'s zigzag encoding, undone.
 #[inline(always)]
 pub(crate) fn zigzag32(value: u64) -> i32 {
@@ -366,9 +460,10 @@ mod tests {
     use super::*;
 
     /// The fast decoder accepts what prost encodes and builds prost's value.
-    fn agrees<M: Decode + Message + PartialEq + std::fmt::Debug>(
+    fn agrees<M: Decode + Encode + Message + PartialEq + std::fmt::Debug>(
         message: &M,
     ) -> Result<(), TestCaseError> {
+        encodes_like_prost(message)?;
         let body = Bytes::from(message.encode_to_vec());
         let fast = decode::<M>(&body).map_err(|_| TestCaseError::fail("fast decode failed"))?;
         prop_assert_eq!(&fast, message);
@@ -376,6 +471,14 @@ mod tests {
             &fast,
             &M::decode(body).expect("prost decodes its own output")
         );
+        Ok(())
+    }
+
+    /// The specialised encoder writes exactly prost's bytes.
+    fn encodes_like_prost<M: Encode + Message>(message: &M) -> Result<(), TestCaseError> {
+        let mut ours = vec![0xAA];
+        prop_assert!(encode(message, &mut ours));
+        prop_assert_eq!(&ours[1..], &message.encode_to_vec()[..]);
         Ok(())
     }
 
@@ -475,6 +578,59 @@ mod tests {
 
     fn fast<M: Decode>(body: &[u8]) -> Result<M, Fail> {
         decode(&Bytes::copy_from_slice(body))
+    }
+
+    #[test]
+    fn encoder_writes_defaults_negatives_and_nan_like_prost() {
+        use otlp_proto::metrics::v1::{HistogramDataPoint, NumberDataPoint, number_data_point};
+        use otlp_proto::trace::v1::Span;
+        let span = Span {
+            kind: -1,
+            dropped_attributes_count: u32::MAX,
+            start_time_unix_nano: u64::MAX,
+            ..Default::default()
+        };
+        let points = [
+            NumberDataPoint {
+                value: Some(number_data_point::Value::AsDouble(0.0)),
+                ..Default::default()
+            },
+            NumberDataPoint {
+                value: Some(number_data_point::Value::AsDouble(f64::NAN)),
+                ..Default::default()
+            },
+            NumberDataPoint {
+                value: Some(number_data_point::Value::AsInt(-1)),
+                ..Default::default()
+            },
+        ];
+        let histogram = HistogramDataPoint {
+            sum: Some(-0.0),
+            min: Some(0.0),
+            bucket_counts: vec![0, 1],
+            explicit_bounds: vec![-0.0],
+            ..Default::default()
+        };
+        encodes_like_prost(&span).unwrap();
+        for point in &points {
+            encodes_like_prost(point).unwrap();
+        }
+        encodes_like_prost(&histogram).unwrap();
+        encodes_like_prost(&Span::default()).unwrap();
+    }
+
+    #[test]
+    fn varint_len_matches_prost() {
+        for shift in 0..64 {
+            for value in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1] {
+                assert_eq!(
+                    varint_len(value),
+                    prost::encoding::encoded_len_varint(value)
+                );
+            }
+        }
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(u64::MAX), 10);
     }
 
     #[test]

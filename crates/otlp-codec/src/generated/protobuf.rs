@@ -1165,3 +1165,2697 @@ impl Decode for otlp_proto::processcontext::v1development::ProcessContext {
         r.finish(end)
     }
 }
+use super::{Encode, Writer, varint_len};
+impl Encode for otlp_proto::common::v1::AnyValue {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        match &self.value {
+            Some(otlp_proto::common::v1::any_value::Value::StringValue(v)) => {
+                n += 1 + varint_len(v.len() as u64) + v.len();
+            }
+            Some(otlp_proto::common::v1::any_value::Value::BoolValue(v)) => {
+                n += 1 + varint_len(u64::from(*v));
+            }
+            Some(otlp_proto::common::v1::any_value::Value::IntValue(v)) => {
+                n += 1 + varint_len(*v as u64);
+            }
+            Some(otlp_proto::common::v1::any_value::Value::DoubleValue(v)) => {
+                n += 1 + 8;
+            }
+            Some(otlp_proto::common::v1::any_value::Value::ArrayValue(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            Some(otlp_proto::common::v1::any_value::Value::KvlistValue(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            Some(otlp_proto::common::v1::any_value::Value::BytesValue(v)) => {
+                n += 1 + varint_len(v.len() as u64) + v.len();
+            }
+            Some(otlp_proto::common::v1::any_value::Value::StringValueStrindex(v)) => {
+                n += 1 + varint_len(*v as u64);
+            }
+            None => {}
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        match &self.value {
+            Some(otlp_proto::common::v1::any_value::Value::StringValue(v)) => {
+                w.varint(10);
+                w.varint(v.len() as u64);
+                w.bytes(v.as_ref());
+            }
+            Some(otlp_proto::common::v1::any_value::Value::BoolValue(v)) => {
+                w.varint(16);
+                w.varint(u64::from(*v));
+            }
+            Some(otlp_proto::common::v1::any_value::Value::IntValue(v)) => {
+                w.varint(24);
+                w.varint(*v as u64);
+            }
+            Some(otlp_proto::common::v1::any_value::Value::DoubleValue(v)) => {
+                w.varint(33);
+                w.fixed64((*v).to_bits());
+            }
+            Some(otlp_proto::common::v1::any_value::Value::ArrayValue(v)) => {
+                w.varint(42);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            Some(otlp_proto::common::v1::any_value::Value::KvlistValue(v)) => {
+                w.varint(50);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            Some(otlp_proto::common::v1::any_value::Value::BytesValue(v)) => {
+                w.varint(58);
+                w.varint(v.len() as u64);
+                w.bytes(v.as_ref());
+            }
+            Some(otlp_proto::common::v1::any_value::Value::StringValueStrindex(v)) => {
+                w.varint(64);
+                w.varint(*v as u64);
+            }
+            None => {}
+        }
+    }
+}
+impl Encode for otlp_proto::common::v1::ArrayValue {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.values {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.values {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::common::v1::KeyValueList {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.values {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.values {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::common::v1::KeyValue {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.key.is_empty() {
+            n += 1 + varint_len(self.key.len() as u64) + self.key.len();
+        }
+        if let Some(v) = &self.value {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.key_strindex != 0 {
+            n += 1 + varint_len(self.key_strindex as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.key.is_empty() {
+            w.varint(10);
+            w.varint(self.key.len() as u64);
+            w.bytes(self.key.as_ref());
+        }
+        if let Some(v) = &self.value {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.key_strindex != 0 {
+            w.varint(24);
+            w.varint(self.key_strindex as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::common::v1::InstrumentationScope {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.name.is_empty() {
+            n += 1 + varint_len(self.name.len() as u64) + self.name.len();
+        }
+        if !self.version.is_empty() {
+            n += 1 + varint_len(self.version.len() as u64) + self.version.len();
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.name.is_empty() {
+            w.varint(10);
+            w.varint(self.name.len() as u64);
+            w.bytes(self.name.as_ref());
+        }
+        if !self.version.is_empty() {
+            w.varint(18);
+            w.varint(self.version.len() as u64);
+            w.bytes(self.version.as_ref());
+        }
+        for v in &self.attributes {
+            w.varint(26);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(32);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+    }
+}
+impl Encode for otlp_proto::common::v1::EntityRef {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        if !self.r#type.is_empty() {
+            n += 1 + varint_len(self.r#type.len() as u64) + self.r#type.len();
+        }
+        for v in &self.id_keys {
+            n += 1 + varint_len(v.len() as u64) + v.len();
+        }
+        for v in &self.description_keys {
+            n += 1 + varint_len(v.len() as u64) + v.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.schema_url.is_empty() {
+            w.varint(10);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+        if !self.r#type.is_empty() {
+            w.varint(18);
+            w.varint(self.r#type.len() as u64);
+            w.bytes(self.r#type.as_ref());
+        }
+        for v in &self.id_keys {
+            w.varint(26);
+            w.varint(v.len() as u64);
+            w.bytes(v.as_ref());
+        }
+        for v in &self.description_keys {
+            w.varint(34);
+            w.varint(v.len() as u64);
+            w.bytes(v.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::resource::v1::Resource {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        for v in &self.entity_refs {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.attributes {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(16);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+        for v in &self.entity_refs {
+            w.varint(26);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::logs::v1::LogsData {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_logs {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_logs {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::logs::v1::ResourceLogs {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.resource {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.scope_logs {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.resource {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.scope_logs {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::logs::v1::ScopeLogs {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.scope {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.log_records {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.scope {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.log_records {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::logs::v1::LogRecord {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.severity_number != 0 {
+            n += 1 + varint_len(self.severity_number as u64);
+        }
+        if !self.severity_text.is_empty() {
+            n
+                += 1 + varint_len(self.severity_text.len() as u64)
+                    + self.severity_text.len();
+        }
+        if let Some(v) = &self.body {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        if self.flags != 0 {
+            n += 1 + 4;
+        }
+        if !self.trace_id.is_empty() {
+            n += 1 + varint_len(self.trace_id.len() as u64) + self.trace_id.len();
+        }
+        if !self.span_id.is_empty() {
+            n += 1 + varint_len(self.span_id.len() as u64) + self.span_id.len();
+        }
+        if self.observed_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if !self.event_name.is_empty() {
+            n += 1 + varint_len(self.event_name.len() as u64) + self.event_name.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.time_unix_nano != 0 {
+            w.varint(9);
+            w.fixed64(self.time_unix_nano);
+        }
+        if self.severity_number != 0 {
+            w.varint(16);
+            w.varint(self.severity_number as u64);
+        }
+        if !self.severity_text.is_empty() {
+            w.varint(26);
+            w.varint(self.severity_text.len() as u64);
+            w.bytes(self.severity_text.as_ref());
+        }
+        if let Some(v) = &self.body {
+            w.varint(42);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.attributes {
+            w.varint(50);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(56);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+        if self.flags != 0 {
+            w.varint(69);
+            w.fixed32(self.flags);
+        }
+        if !self.trace_id.is_empty() {
+            w.varint(74);
+            w.varint(self.trace_id.len() as u64);
+            w.bytes(self.trace_id.as_ref());
+        }
+        if !self.span_id.is_empty() {
+            w.varint(82);
+            w.varint(self.span_id.len() as u64);
+            w.bytes(self.span_id.as_ref());
+        }
+        if self.observed_time_unix_nano != 0 {
+            w.varint(89);
+            w.fixed64(self.observed_time_unix_nano);
+        }
+        if !self.event_name.is_empty() {
+            w.varint(98);
+            w.varint(self.event_name.len() as u64);
+            w.bytes(self.event_name.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_logs {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_logs {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.partial_success {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.partial_success {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.rejected_log_records != 0 {
+            n += 1 + varint_len(self.rejected_log_records as u64);
+        }
+        if !self.error_message.is_empty() {
+            n
+                += 1 + varint_len(self.error_message.len() as u64)
+                    + self.error_message.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.rejected_log_records != 0 {
+            w.varint(8);
+            w.varint(self.rejected_log_records as u64);
+        }
+        if !self.error_message.is_empty() {
+            w.varint(18);
+            w.varint(self.error_message.len() as u64);
+            w.bytes(self.error_message.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::MetricsData {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_metrics {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_metrics {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::ResourceMetrics {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.resource {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.scope_metrics {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.resource {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.scope_metrics {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::ScopeMetrics {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.scope {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.metrics {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.scope {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.metrics {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::Metric {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.name.is_empty() {
+            n += 1 + varint_len(self.name.len() as u64) + self.name.len();
+        }
+        if !self.description.is_empty() {
+            n += 1 + varint_len(self.description.len() as u64) + self.description.len();
+        }
+        if !self.unit.is_empty() {
+            n += 1 + varint_len(self.unit.len() as u64) + self.unit.len();
+        }
+        match &self.data {
+            Some(otlp_proto::metrics::v1::metric::Data::Gauge(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::Sum(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::Histogram(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::ExponentialHistogram(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::Summary(v)) => {
+                let slot = lens.len();
+                lens.push(0);
+                let l = Encode::measure(v, lens);
+                lens[slot] = l as u32;
+                n += 1 + varint_len(l as u64) + l;
+            }
+            None => {}
+        }
+        for v in &self.metadata {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.name.is_empty() {
+            w.varint(10);
+            w.varint(self.name.len() as u64);
+            w.bytes(self.name.as_ref());
+        }
+        if !self.description.is_empty() {
+            w.varint(18);
+            w.varint(self.description.len() as u64);
+            w.bytes(self.description.as_ref());
+        }
+        if !self.unit.is_empty() {
+            w.varint(26);
+            w.varint(self.unit.len() as u64);
+            w.bytes(self.unit.as_ref());
+        }
+        match &self.data {
+            Some(otlp_proto::metrics::v1::metric::Data::Gauge(v)) => {
+                w.varint(42);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::Sum(v)) => {
+                w.varint(58);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::Histogram(v)) => {
+                w.varint(74);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::ExponentialHistogram(v)) => {
+                w.varint(82);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            Some(otlp_proto::metrics::v1::metric::Data::Summary(v)) => {
+                w.varint(90);
+                w.len_prefix();
+                Encode::write(v, w);
+            }
+            None => {}
+        }
+        for v in &self.metadata {
+            w.varint(98);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::Gauge {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.data_points {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.data_points {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::Sum {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.data_points {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.aggregation_temporality != 0 {
+            n += 1 + varint_len(self.aggregation_temporality as u64);
+        }
+        if self.is_monotonic {
+            n += 1 + varint_len(u64::from(self.is_monotonic));
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.data_points {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.aggregation_temporality != 0 {
+            w.varint(16);
+            w.varint(self.aggregation_temporality as u64);
+        }
+        if self.is_monotonic {
+            w.varint(24);
+            w.varint(u64::from(self.is_monotonic));
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::Histogram {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.data_points {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.aggregation_temporality != 0 {
+            n += 1 + varint_len(self.aggregation_temporality as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.data_points {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.aggregation_temporality != 0 {
+            w.varint(16);
+            w.varint(self.aggregation_temporality as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::ExponentialHistogram {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.data_points {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.aggregation_temporality != 0 {
+            n += 1 + varint_len(self.aggregation_temporality as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.data_points {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.aggregation_temporality != 0 {
+            w.varint(16);
+            w.varint(self.aggregation_temporality as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::Summary {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.data_points {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.data_points {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::NumberDataPoint {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.start_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        match &self.value {
+            Some(otlp_proto::metrics::v1::number_data_point::Value::AsDouble(v)) => {
+                n += 1 + 8;
+            }
+            Some(otlp_proto::metrics::v1::number_data_point::Value::AsInt(v)) => {
+                n += 1 + 8;
+            }
+            None => {}
+        }
+        for v in &self.exemplars {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.flags != 0 {
+            n += 1 + varint_len(u64::from(self.flags));
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.start_time_unix_nano != 0 {
+            w.varint(17);
+            w.fixed64(self.start_time_unix_nano);
+        }
+        if self.time_unix_nano != 0 {
+            w.varint(25);
+            w.fixed64(self.time_unix_nano);
+        }
+        match &self.value {
+            Some(otlp_proto::metrics::v1::number_data_point::Value::AsDouble(v)) => {
+                w.varint(33);
+                w.fixed64((*v).to_bits());
+            }
+            Some(otlp_proto::metrics::v1::number_data_point::Value::AsInt(v)) => {
+                w.varint(49);
+                w.fixed64(*v as u64);
+            }
+            None => {}
+        }
+        for v in &self.exemplars {
+            w.varint(42);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.attributes {
+            w.varint(58);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.flags != 0 {
+            w.varint(64);
+            w.varint(u64::from(self.flags));
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::HistogramDataPoint {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.start_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.count != 0 {
+            n += 1 + 8;
+        }
+        if let Some(v) = &self.sum {
+            n += 1 + 8;
+        }
+        if !self.bucket_counts.is_empty() {
+            let l = self.bucket_counts.len() * 8;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.explicit_bounds.is_empty() {
+            let l = self.explicit_bounds.len() * 8;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.exemplars {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.flags != 0 {
+            n += 1 + varint_len(u64::from(self.flags));
+        }
+        if let Some(v) = &self.min {
+            n += 1 + 8;
+        }
+        if let Some(v) = &self.max {
+            n += 1 + 8;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.start_time_unix_nano != 0 {
+            w.varint(17);
+            w.fixed64(self.start_time_unix_nano);
+        }
+        if self.time_unix_nano != 0 {
+            w.varint(25);
+            w.fixed64(self.time_unix_nano);
+        }
+        if self.count != 0 {
+            w.varint(33);
+            w.fixed64(self.count);
+        }
+        if let Some(v) = &self.sum {
+            w.varint(41);
+            w.fixed64((*v).to_bits());
+        }
+        if !self.bucket_counts.is_empty() {
+            w.varint(50);
+            w.varint((self.bucket_counts.len() * 8) as u64);
+            for &v in &self.bucket_counts {
+                w.fixed64(v);
+            }
+        }
+        if !self.explicit_bounds.is_empty() {
+            w.varint(58);
+            w.varint((self.explicit_bounds.len() * 8) as u64);
+            for &v in &self.explicit_bounds {
+                w.fixed64((v).to_bits());
+            }
+        }
+        for v in &self.exemplars {
+            w.varint(66);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.attributes {
+            w.varint(74);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.flags != 0 {
+            w.varint(80);
+            w.varint(u64::from(self.flags));
+        }
+        if let Some(v) = &self.min {
+            w.varint(89);
+            w.fixed64((*v).to_bits());
+        }
+        if let Some(v) = &self.max {
+            w.varint(97);
+            w.fixed64((*v).to_bits());
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::exponential_histogram_data_point::Buckets {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.offset != 0 {
+            n
+                += 1
+                    + varint_len(
+                        (((self.offset) << 1) ^ ((self.offset) >> 31)) as u32 as u64,
+                    );
+        }
+        if !self.bucket_counts.is_empty() {
+            let l: usize = self.bucket_counts.iter().map(|&v| varint_len(v)).sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.offset != 0 {
+            w.varint(8);
+            w.varint((((self.offset) << 1) ^ ((self.offset) >> 31)) as u32 as u64);
+        }
+        if !self.bucket_counts.is_empty() {
+            w.varint(18);
+            w.len_prefix();
+            for &v in &self.bucket_counts {
+                w.varint(v);
+            }
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.start_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.count != 0 {
+            n += 1 + 8;
+        }
+        if let Some(v) = &self.sum {
+            n += 1 + 8;
+        }
+        if self.scale != 0 {
+            n
+                += 1
+                    + varint_len(
+                        (((self.scale) << 1) ^ ((self.scale) >> 31)) as u32 as u64,
+                    );
+        }
+        if self.zero_count != 0 {
+            n += 1 + 8;
+        }
+        if let Some(v) = &self.positive {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if let Some(v) = &self.negative {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.flags != 0 {
+            n += 1 + varint_len(u64::from(self.flags));
+        }
+        for v in &self.exemplars {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if let Some(v) = &self.min {
+            n += 1 + 8;
+        }
+        if let Some(v) = &self.max {
+            n += 1 + 8;
+        }
+        if self.zero_threshold != 0.0 {
+            n += 1 + 8;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.attributes {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.start_time_unix_nano != 0 {
+            w.varint(17);
+            w.fixed64(self.start_time_unix_nano);
+        }
+        if self.time_unix_nano != 0 {
+            w.varint(25);
+            w.fixed64(self.time_unix_nano);
+        }
+        if self.count != 0 {
+            w.varint(33);
+            w.fixed64(self.count);
+        }
+        if let Some(v) = &self.sum {
+            w.varint(41);
+            w.fixed64((*v).to_bits());
+        }
+        if self.scale != 0 {
+            w.varint(48);
+            w.varint((((self.scale) << 1) ^ ((self.scale) >> 31)) as u32 as u64);
+        }
+        if self.zero_count != 0 {
+            w.varint(57);
+            w.fixed64(self.zero_count);
+        }
+        if let Some(v) = &self.positive {
+            w.varint(66);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if let Some(v) = &self.negative {
+            w.varint(74);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.flags != 0 {
+            w.varint(80);
+            w.varint(u64::from(self.flags));
+        }
+        for v in &self.exemplars {
+            w.varint(90);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if let Some(v) = &self.min {
+            w.varint(97);
+            w.fixed64((*v).to_bits());
+        }
+        if let Some(v) = &self.max {
+            w.varint(105);
+            w.fixed64((*v).to_bits());
+        }
+        if self.zero_threshold != 0.0 {
+            w.varint(113);
+            w.fixed64((self.zero_threshold).to_bits());
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.quantile != 0.0 {
+            n += 1 + 8;
+        }
+        if self.value != 0.0 {
+            n += 1 + 8;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.quantile != 0.0 {
+            w.varint(9);
+            w.fixed64((self.quantile).to_bits());
+        }
+        if self.value != 0.0 {
+            w.varint(17);
+            w.fixed64((self.value).to_bits());
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::SummaryDataPoint {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.start_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.count != 0 {
+            n += 1 + 8;
+        }
+        if self.sum != 0.0 {
+            n += 1 + 8;
+        }
+        for v in &self.quantile_values {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.flags != 0 {
+            n += 1 + varint_len(u64::from(self.flags));
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.start_time_unix_nano != 0 {
+            w.varint(17);
+            w.fixed64(self.start_time_unix_nano);
+        }
+        if self.time_unix_nano != 0 {
+            w.varint(25);
+            w.fixed64(self.time_unix_nano);
+        }
+        if self.count != 0 {
+            w.varint(33);
+            w.fixed64(self.count);
+        }
+        if self.sum != 0.0 {
+            w.varint(41);
+            w.fixed64((self.sum).to_bits());
+        }
+        for v in &self.quantile_values {
+            w.varint(50);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.attributes {
+            w.varint(58);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.flags != 0 {
+            w.varint(64);
+            w.varint(u64::from(self.flags));
+        }
+    }
+}
+impl Encode for otlp_proto::metrics::v1::Exemplar {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        match &self.value {
+            Some(otlp_proto::metrics::v1::exemplar::Value::AsDouble(v)) => {
+                n += 1 + 8;
+            }
+            Some(otlp_proto::metrics::v1::exemplar::Value::AsInt(v)) => {
+                n += 1 + 8;
+            }
+            None => {}
+        }
+        if !self.span_id.is_empty() {
+            n += 1 + varint_len(self.span_id.len() as u64) + self.span_id.len();
+        }
+        if !self.trace_id.is_empty() {
+            n += 1 + varint_len(self.trace_id.len() as u64) + self.trace_id.len();
+        }
+        for v in &self.filtered_attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.time_unix_nano != 0 {
+            w.varint(17);
+            w.fixed64(self.time_unix_nano);
+        }
+        match &self.value {
+            Some(otlp_proto::metrics::v1::exemplar::Value::AsDouble(v)) => {
+                w.varint(25);
+                w.fixed64((*v).to_bits());
+            }
+            Some(otlp_proto::metrics::v1::exemplar::Value::AsInt(v)) => {
+                w.varint(49);
+                w.fixed64(*v as u64);
+            }
+            None => {}
+        }
+        if !self.span_id.is_empty() {
+            w.varint(34);
+            w.varint(self.span_id.len() as u64);
+            w.bytes(self.span_id.as_ref());
+        }
+        if !self.trace_id.is_empty() {
+            w.varint(42);
+            w.varint(self.trace_id.len() as u64);
+            w.bytes(self.trace_id.as_ref());
+        }
+        for v in &self.filtered_attributes {
+            w.varint(58);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_metrics {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_metrics {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::metrics::v1::ExportMetricsServiceResponse {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.partial_success {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.partial_success {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::metrics::v1::ExportMetricsPartialSuccess {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.rejected_data_points != 0 {
+            n += 1 + varint_len(self.rejected_data_points as u64);
+        }
+        if !self.error_message.is_empty() {
+            n
+                += 1 + varint_len(self.error_message.len() as u64)
+                    + self.error_message.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.rejected_data_points != 0 {
+            w.varint(8);
+            w.varint(self.rejected_data_points as u64);
+        }
+        if !self.error_message.is_empty() {
+            w.varint(18);
+            w.varint(self.error_message.len() as u64);
+            w.bytes(self.error_message.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::ProfilesDictionary {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.mapping_table {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.location_table {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.function_table {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.link_table {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.string_table {
+            n += 1 + varint_len(v.len() as u64) + v.len();
+        }
+        for v in &self.attribute_table {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.stack_table {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.mapping_table {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.location_table {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.function_table {
+            w.varint(26);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.link_table {
+            w.varint(34);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.string_table {
+            w.varint(42);
+            w.varint(v.len() as u64);
+            w.bytes(v.as_ref());
+        }
+        for v in &self.attribute_table {
+            w.varint(50);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.stack_table {
+            w.varint(58);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::ProfilesData {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_profiles {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if let Some(v) = &self.dictionary {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_profiles {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if let Some(v) = &self.dictionary {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::ResourceProfiles {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.resource {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.scope_profiles {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.resource {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.scope_profiles {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::ScopeProfiles {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.scope {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.profiles {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.scope {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.profiles {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Profile {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.sample_type {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.samples {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.duration_nano != 0 {
+            n += 1 + varint_len(self.duration_nano);
+        }
+        if let Some(v) = &self.period_type {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.period != 0 {
+            n += 1 + varint_len(self.period as u64);
+        }
+        if !self.profile_id.is_empty() {
+            n += 1 + varint_len(self.profile_id.len() as u64) + self.profile_id.len();
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        if !self.original_payload_format.is_empty() {
+            n
+                += 1 + varint_len(self.original_payload_format.len() as u64)
+                    + self.original_payload_format.len();
+        }
+        if !self.original_payload.is_empty() {
+            n
+                += 1 + varint_len(self.original_payload.len() as u64)
+                    + self.original_payload.len();
+        }
+        if !self.attribute_indices.is_empty() {
+            let l: usize = self
+                .attribute_indices
+                .iter()
+                .map(|&v| varint_len(v as u64))
+                .sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.sample_type {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.samples {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.time_unix_nano != 0 {
+            w.varint(25);
+            w.fixed64(self.time_unix_nano);
+        }
+        if self.duration_nano != 0 {
+            w.varint(32);
+            w.varint(self.duration_nano);
+        }
+        if let Some(v) = &self.period_type {
+            w.varint(42);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.period != 0 {
+            w.varint(48);
+            w.varint(self.period as u64);
+        }
+        if !self.profile_id.is_empty() {
+            w.varint(58);
+            w.varint(self.profile_id.len() as u64);
+            w.bytes(self.profile_id.as_ref());
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(64);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+        if !self.original_payload_format.is_empty() {
+            w.varint(74);
+            w.varint(self.original_payload_format.len() as u64);
+            w.bytes(self.original_payload_format.as_ref());
+        }
+        if !self.original_payload.is_empty() {
+            w.varint(82);
+            w.varint(self.original_payload.len() as u64);
+            w.bytes(self.original_payload.as_ref());
+        }
+        if !self.attribute_indices.is_empty() {
+            w.varint(90);
+            w.len_prefix();
+            for &v in &self.attribute_indices {
+                w.varint(v as u64);
+            }
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Link {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.trace_id.is_empty() {
+            n += 1 + varint_len(self.trace_id.len() as u64) + self.trace_id.len();
+        }
+        if !self.span_id.is_empty() {
+            n += 1 + varint_len(self.span_id.len() as u64) + self.span_id.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.trace_id.is_empty() {
+            w.varint(10);
+            w.varint(self.trace_id.len() as u64);
+            w.bytes(self.trace_id.as_ref());
+        }
+        if !self.span_id.is_empty() {
+            w.varint(18);
+            w.varint(self.span_id.len() as u64);
+            w.bytes(self.span_id.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::ValueType {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.type_strindex != 0 {
+            n += 1 + varint_len(self.type_strindex as u64);
+        }
+        if self.unit_strindex != 0 {
+            n += 1 + varint_len(self.unit_strindex as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.type_strindex != 0 {
+            w.varint(8);
+            w.varint(self.type_strindex as u64);
+        }
+        if self.unit_strindex != 0 {
+            w.varint(16);
+            w.varint(self.unit_strindex as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Sample {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.stack_index != 0 {
+            n += 1 + varint_len(self.stack_index as u64);
+        }
+        if !self.attribute_indices.is_empty() {
+            let l: usize = self
+                .attribute_indices
+                .iter()
+                .map(|&v| varint_len(v as u64))
+                .sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.link_index != 0 {
+            n += 1 + varint_len(self.link_index as u64);
+        }
+        if !self.values.is_empty() {
+            let l: usize = self.values.iter().map(|&v| varint_len(v as u64)).sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.timestamps_unix_nano.is_empty() {
+            let l = self.timestamps_unix_nano.len() * 8;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.stack_index != 0 {
+            w.varint(8);
+            w.varint(self.stack_index as u64);
+        }
+        if !self.attribute_indices.is_empty() {
+            w.varint(18);
+            w.len_prefix();
+            for &v in &self.attribute_indices {
+                w.varint(v as u64);
+            }
+        }
+        if self.link_index != 0 {
+            w.varint(24);
+            w.varint(self.link_index as u64);
+        }
+        if !self.values.is_empty() {
+            w.varint(34);
+            w.len_prefix();
+            for &v in &self.values {
+                w.varint(v as u64);
+            }
+        }
+        if !self.timestamps_unix_nano.is_empty() {
+            w.varint(42);
+            w.varint((self.timestamps_unix_nano.len() * 8) as u64);
+            for &v in &self.timestamps_unix_nano {
+                w.fixed64(v);
+            }
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Mapping {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.memory_start != 0 {
+            n += 1 + varint_len(self.memory_start);
+        }
+        if self.memory_limit != 0 {
+            n += 1 + varint_len(self.memory_limit);
+        }
+        if self.file_offset != 0 {
+            n += 1 + varint_len(self.file_offset);
+        }
+        if self.filename_strindex != 0 {
+            n += 1 + varint_len(self.filename_strindex as u64);
+        }
+        if !self.attribute_indices.is_empty() {
+            let l: usize = self
+                .attribute_indices
+                .iter()
+                .map(|&v| varint_len(v as u64))
+                .sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.memory_start != 0 {
+            w.varint(8);
+            w.varint(self.memory_start);
+        }
+        if self.memory_limit != 0 {
+            w.varint(16);
+            w.varint(self.memory_limit);
+        }
+        if self.file_offset != 0 {
+            w.varint(24);
+            w.varint(self.file_offset);
+        }
+        if self.filename_strindex != 0 {
+            w.varint(32);
+            w.varint(self.filename_strindex as u64);
+        }
+        if !self.attribute_indices.is_empty() {
+            w.varint(42);
+            w.len_prefix();
+            for &v in &self.attribute_indices {
+                w.varint(v as u64);
+            }
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Stack {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.location_indices.is_empty() {
+            let l: usize = self
+                .location_indices
+                .iter()
+                .map(|&v| varint_len(v as u64))
+                .sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.location_indices.is_empty() {
+            w.varint(10);
+            w.len_prefix();
+            for &v in &self.location_indices {
+                w.varint(v as u64);
+            }
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Location {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.mapping_index != 0 {
+            n += 1 + varint_len(self.mapping_index as u64);
+        }
+        if self.address != 0 {
+            n += 1 + varint_len(self.address);
+        }
+        for v in &self.lines {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.attribute_indices.is_empty() {
+            let l: usize = self
+                .attribute_indices
+                .iter()
+                .map(|&v| varint_len(v as u64))
+                .sum();
+            lens.push(l as u32);
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.mapping_index != 0 {
+            w.varint(8);
+            w.varint(self.mapping_index as u64);
+        }
+        if self.address != 0 {
+            w.varint(16);
+            w.varint(self.address);
+        }
+        for v in &self.lines {
+            w.varint(26);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.attribute_indices.is_empty() {
+            w.varint(34);
+            w.len_prefix();
+            for &v in &self.attribute_indices {
+                w.varint(v as u64);
+            }
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Line {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.function_index != 0 {
+            n += 1 + varint_len(self.function_index as u64);
+        }
+        if self.line != 0 {
+            n += 1 + varint_len(self.line as u64);
+        }
+        if self.column != 0 {
+            n += 1 + varint_len(self.column as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.function_index != 0 {
+            w.varint(8);
+            w.varint(self.function_index as u64);
+        }
+        if self.line != 0 {
+            w.varint(16);
+            w.varint(self.line as u64);
+        }
+        if self.column != 0 {
+            w.varint(24);
+            w.varint(self.column as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::Function {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.name_strindex != 0 {
+            n += 1 + varint_len(self.name_strindex as u64);
+        }
+        if self.system_name_strindex != 0 {
+            n += 1 + varint_len(self.system_name_strindex as u64);
+        }
+        if self.filename_strindex != 0 {
+            n += 1 + varint_len(self.filename_strindex as u64);
+        }
+        if self.start_line != 0 {
+            n += 1 + varint_len(self.start_line as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.name_strindex != 0 {
+            w.varint(8);
+            w.varint(self.name_strindex as u64);
+        }
+        if self.system_name_strindex != 0 {
+            w.varint(16);
+            w.varint(self.system_name_strindex as u64);
+        }
+        if self.filename_strindex != 0 {
+            w.varint(24);
+            w.varint(self.filename_strindex as u64);
+        }
+        if self.start_line != 0 {
+            w.varint(32);
+            w.varint(self.start_line as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::profiles::v1development::KeyValueAndUnit {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.key_strindex != 0 {
+            n += 1 + varint_len(self.key_strindex as u64);
+        }
+        if let Some(v) = &self.value {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.unit_strindex != 0 {
+            n += 1 + varint_len(self.unit_strindex as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.key_strindex != 0 {
+            w.varint(8);
+            w.varint(self.key_strindex as u64);
+        }
+        if let Some(v) = &self.value {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.unit_strindex != 0 {
+            w.varint(24);
+            w.varint(self.unit_strindex as u64);
+        }
+    }
+}
+impl Encode
+for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_profiles {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if let Some(v) = &self.dictionary {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_profiles {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if let Some(v) = &self.dictionary {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode
+for otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.partial_success {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.partial_success {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode
+for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.rejected_profiles != 0 {
+            n += 1 + varint_len(self.rejected_profiles as u64);
+        }
+        if !self.error_message.is_empty() {
+            n
+                += 1 + varint_len(self.error_message.len() as u64)
+                    + self.error_message.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.rejected_profiles != 0 {
+            w.varint(8);
+            w.varint(self.rejected_profiles as u64);
+        }
+        if !self.error_message.is_empty() {
+            w.varint(18);
+            w.varint(self.error_message.len() as u64);
+            w.bytes(self.error_message.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::TracesData {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_spans {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_spans {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::ResourceSpans {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.resource {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.scope_spans {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.resource {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.scope_spans {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::ScopeSpans {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.scope {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.spans {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if !self.schema_url.is_empty() {
+            n += 1 + varint_len(self.schema_url.len() as u64) + self.schema_url.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.scope {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.spans {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if !self.schema_url.is_empty() {
+            w.varint(26);
+            w.varint(self.schema_url.len() as u64);
+            w.bytes(self.schema_url.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::span::Event {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if !self.name.is_empty() {
+            n += 1 + varint_len(self.name.len() as u64) + self.name.len();
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.time_unix_nano != 0 {
+            w.varint(9);
+            w.fixed64(self.time_unix_nano);
+        }
+        if !self.name.is_empty() {
+            w.varint(18);
+            w.varint(self.name.len() as u64);
+            w.bytes(self.name.as_ref());
+        }
+        for v in &self.attributes {
+            w.varint(26);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(32);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::span::Link {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.trace_id.is_empty() {
+            n += 1 + varint_len(self.trace_id.len() as u64) + self.trace_id.len();
+        }
+        if !self.span_id.is_empty() {
+            n += 1 + varint_len(self.span_id.len() as u64) + self.span_id.len();
+        }
+        if !self.trace_state.is_empty() {
+            n += 1 + varint_len(self.trace_state.len() as u64) + self.trace_state.len();
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        if self.flags != 0 {
+            n += 1 + 4;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.trace_id.is_empty() {
+            w.varint(10);
+            w.varint(self.trace_id.len() as u64);
+            w.bytes(self.trace_id.as_ref());
+        }
+        if !self.span_id.is_empty() {
+            w.varint(18);
+            w.varint(self.span_id.len() as u64);
+            w.bytes(self.span_id.as_ref());
+        }
+        if !self.trace_state.is_empty() {
+            w.varint(26);
+            w.varint(self.trace_state.len() as u64);
+            w.bytes(self.trace_state.as_ref());
+        }
+        for v in &self.attributes {
+            w.varint(34);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(40);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+        if self.flags != 0 {
+            w.varint(53);
+            w.fixed32(self.flags);
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::Span {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.trace_id.is_empty() {
+            n += 1 + varint_len(self.trace_id.len() as u64) + self.trace_id.len();
+        }
+        if !self.span_id.is_empty() {
+            n += 1 + varint_len(self.span_id.len() as u64) + self.span_id.len();
+        }
+        if !self.trace_state.is_empty() {
+            n += 1 + varint_len(self.trace_state.len() as u64) + self.trace_state.len();
+        }
+        if !self.parent_span_id.is_empty() {
+            n
+                += 1 + varint_len(self.parent_span_id.len() as u64)
+                    + self.parent_span_id.len();
+        }
+        if !self.name.is_empty() {
+            n += 1 + varint_len(self.name.len() as u64) + self.name.len();
+        }
+        if self.kind != 0 {
+            n += 1 + varint_len(self.kind as u64);
+        }
+        if self.start_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        if self.end_time_unix_nano != 0 {
+            n += 1 + 8;
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_attributes_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_attributes_count));
+        }
+        for v in &self.events {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_events_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_events_count));
+        }
+        for v in &self.links {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.dropped_links_count != 0 {
+            n += 1 + varint_len(u64::from(self.dropped_links_count));
+        }
+        if let Some(v) = &self.status {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        if self.flags != 0 {
+            n += 2 + 4;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.trace_id.is_empty() {
+            w.varint(10);
+            w.varint(self.trace_id.len() as u64);
+            w.bytes(self.trace_id.as_ref());
+        }
+        if !self.span_id.is_empty() {
+            w.varint(18);
+            w.varint(self.span_id.len() as u64);
+            w.bytes(self.span_id.as_ref());
+        }
+        if !self.trace_state.is_empty() {
+            w.varint(26);
+            w.varint(self.trace_state.len() as u64);
+            w.bytes(self.trace_state.as_ref());
+        }
+        if !self.parent_span_id.is_empty() {
+            w.varint(34);
+            w.varint(self.parent_span_id.len() as u64);
+            w.bytes(self.parent_span_id.as_ref());
+        }
+        if !self.name.is_empty() {
+            w.varint(42);
+            w.varint(self.name.len() as u64);
+            w.bytes(self.name.as_ref());
+        }
+        if self.kind != 0 {
+            w.varint(48);
+            w.varint(self.kind as u64);
+        }
+        if self.start_time_unix_nano != 0 {
+            w.varint(57);
+            w.fixed64(self.start_time_unix_nano);
+        }
+        if self.end_time_unix_nano != 0 {
+            w.varint(65);
+            w.fixed64(self.end_time_unix_nano);
+        }
+        for v in &self.attributes {
+            w.varint(74);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_attributes_count != 0 {
+            w.varint(80);
+            w.varint(u64::from(self.dropped_attributes_count));
+        }
+        for v in &self.events {
+            w.varint(90);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_events_count != 0 {
+            w.varint(96);
+            w.varint(u64::from(self.dropped_events_count));
+        }
+        for v in &self.links {
+            w.varint(106);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.dropped_links_count != 0 {
+            w.varint(112);
+            w.varint(u64::from(self.dropped_links_count));
+        }
+        if let Some(v) = &self.status {
+            w.varint(122);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        if self.flags != 0 {
+            w.varint(133);
+            w.fixed32(self.flags);
+        }
+    }
+}
+impl Encode for otlp_proto::trace::v1::Status {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if !self.message.is_empty() {
+            n += 1 + varint_len(self.message.len() as u64) + self.message.len();
+        }
+        if self.code != 0 {
+            n += 1 + varint_len(self.code as u64);
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if !self.message.is_empty() {
+            w.varint(18);
+            w.varint(self.message.len() as u64);
+            w.bytes(self.message.as_ref());
+        }
+        if self.code != 0 {
+            w.varint(24);
+            w.varint(self.code as u64);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        for v in &self.resource_spans {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        for v in &self.resource_spans {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::trace::v1::ExportTraceServiceResponse {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.partial_success {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.partial_success {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
+impl Encode for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if self.rejected_spans != 0 {
+            n += 1 + varint_len(self.rejected_spans as u64);
+        }
+        if !self.error_message.is_empty() {
+            n
+                += 1 + varint_len(self.error_message.len() as u64)
+                    + self.error_message.len();
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if self.rejected_spans != 0 {
+            w.varint(8);
+            w.varint(self.rejected_spans as u64);
+        }
+        if !self.error_message.is_empty() {
+            w.varint(18);
+            w.varint(self.error_message.len() as u64);
+            w.bytes(self.error_message.as_ref());
+        }
+    }
+}
+impl Encode for otlp_proto::processcontext::v1development::ProcessContext {
+    #[allow(unused_mut, unused_variables)]
+    fn measure(&self, lens: &mut Vec<u32>) -> usize {
+        let mut n = 0;
+        if let Some(v) = &self.resource {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        for v in &self.attributes {
+            let slot = lens.len();
+            lens.push(0);
+            let l = Encode::measure(v, lens);
+            lens[slot] = l as u32;
+            n += 1 + varint_len(l as u64) + l;
+        }
+        n
+    }
+    fn write(&self, w: &mut Writer<'_>) {
+        if let Some(v) = &self.resource {
+            w.varint(10);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+        for v in &self.attributes {
+            w.varint(18);
+            w.len_prefix();
+            Encode::write(v, w);
+        }
+    }
+}
