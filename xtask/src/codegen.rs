@@ -58,8 +58,10 @@ pub(crate) fn generate_codec(root: &Path) -> Result<BTreeMap<String, String>, St
         crate::protogen::render(&descriptors),
         crate::protogen::render_encode(&descriptors)
     ))?;
+    let json = format_rust(&crate::jsongen::render(&descriptors))?;
     Ok(BTreeMap::from([
         ("serde.rs".to_string(), format!("{HEADER}{serde}")),
+        ("json.rs".to_string(), format!("{HEADER}{json}")),
         ("protobuf.rs".to_string(), format!("{HEADER}{protobuf}")),
     ]))
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod codegen;
+mod jsongen;
 mod layers;
 mod protogen;
 mod serdegen;

@@ -157,7 +157,7 @@ fn kind(field: &FieldDescriptorProto) -> Kind {
     }
 }
 
-fn is_id(field: &FieldDescriptorProto) -> bool {
+pub(crate) fn is_id(field: &FieldDescriptorProto) -> bool {
     matches!(field.name(), "trace_id" | "span_id" | "parent_span_id")
 }
 
@@ -167,7 +167,7 @@ pub(crate) fn proto_path(path: &str) -> String {
 }
 
 /// The proto3 JSON name: lowerCamelCase of the field name.
-fn json_name(name: &str) -> String {
+pub(crate) fn json_name(name: &str) -> String {
     let mut out = String::new();
     let mut upper = false;
     for c in name.chars() {

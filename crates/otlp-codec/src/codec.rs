@@ -88,7 +88,9 @@ impl Codec {
             }
             #[cfg(feature = "json")]
             Self::Json => {
-                serde_json::to_writer(buf, &SerMessage(message)).map_err(|e| encode_error(self, e))
+                // The generated writer: what serde_json writes, without serde.
+                <M as private::Sealed>::write_json(message, buf);
+                Ok(())
             }
             #[cfg(feature = "msgpack")]
             Self::MessagePack => {
@@ -201,6 +203,9 @@ mod private {
     pub trait Sealed: Sized {
         /// The specialised protobuf decoder; `None` when it leaves the body to prost.
         fn decode_protobuf(body: &bytes::Bytes) -> Option<Self>;
+        /// The generated OTLP/JSON writer.
+        #[cfg(feature = "json")]
+        fn write_json(&self, buf: &mut Vec<u8>);
         /// The specialised protobuf encoder; `false` when it leaves the message to prost.
         fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
@@ -220,6 +225,10 @@ macro_rules! otlp_messages {
             }
             fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool {
                 crate::protobuf::encode(self, buf)
+            }
+            #[cfg(feature = "json")]
+            fn write_json(&self, buf: &mut Vec<u8>) {
+                crate::json::WriteJson::write_json(self, buf)
             }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -244,10 +253,11 @@ otlp_messages!(
     otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse,
 );
 
-#[cfg(feature = "_serde")]
+// JSON has its own writer; the binary formats serialize through serde.
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
 struct SerMessage<'a, M>(&'a M);
 
-#[cfg(feature = "_serde")]
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
 impl<M: OtlpMessage> serde::Serialize for SerMessage<'_, M> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         private::Sealed::serialize(self.0, serializer)
@@ -264,7 +274,7 @@ impl<'de, M: OtlpMessage> serde::Deserialize<'de> for DeMessage<M> {
     }
 }
 
-#[cfg(feature = "_serde")]
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
 fn encode_error(codec: Codec, error: impl fmt::Display) -> EncodeError {
     EncodeError::Serialize {
         codec,

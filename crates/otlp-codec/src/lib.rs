@@ -8,8 +8,13 @@
 //! - [`Codec`]: `Protobuf`, `Json`, `MessagePack`, `Cbor`, with
 //!   [`Codec::from_content_type`], [`Codec::content_type`], [`Codec::encode`]
 //!   into a reusable buffer and [`Codec::decode`] from [`bytes::Bytes`].
-//! - Protobuf through prost: `bytes` fields (ids, binary values) of a decoded
-//!   message share the body's buffer rather than copying it.
+//! - Protobuf through a decoder and an encoder generated per OTLP message (by
+//!   `cargo xtask codegen`, from the same descriptors as the types): `bytes`
+//!   fields (ids, binary values) of a decoded message share the body's buffer
+//!   rather than copying it, each repeated field is allocated once, and each
+//!   nested length is computed once when encoding. The result is exactly
+//!   prost's: the same values, the same bytes, and prost's own errors (any
+//!   body the generated decoder does not accept is decoded by prost).
 //! - OTLP/JSON exactly as the OTLP specification defines it: lowerCamelCase
 //!   keys only, trace and span ids as case-insensitive hex, enums as integers
 //!   (integers, numeric strings and value names such as
@@ -54,7 +59,8 @@
 //!
 //! # Feature flags
 //! Protobuf is always available.
-//! - `json` (default): OTLP/JSON, via serde and serde_json.
+//! - `json` (default): OTLP/JSON, written by a generated writer and read via
+//!   serde and serde_json.
 //! - `msgpack`: MessagePack, via rmp-serde.
 //! - `cbor`: CBOR, via minicbor.
 //! - `full`: all of the above.
@@ -103,6 +109,8 @@
 
 mod codec;
 mod error;
+#[cfg(feature = "json")]
+mod json;
 mod protobuf;
 pub mod scan;
 #[cfg(feature = "_serde")]
