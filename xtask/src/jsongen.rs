@@ -3,13 +3,20 @@
 //! of `serdegen` (field order, names, omitted defaults, value forms), but
 //! writing bytes directly instead of going through serde's `Serializer`.
 //! `otlp-codec/src/json.rs` holds the value writers it calls.
+//!
+//! Each message also gets a reader (`impl ReadJson`) that matches keys as
+//! bytes and reads values with `json.rs`'s `Parser`, following the serde
+//! impls' rules; it gives up on anything unusual, and the serde path decodes.
 
 use std::fmt::Write;
 
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
-use crate::serdegen::{is_id, json_name, proto_path};
+use crate::serdegen::{enum_marker, is_id, json_name, proto_path};
+
+/// The full name of the one recursive message, whose reading is depth-limited.
+const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
 use crate::strategies::{nested_module, rust_field, rust_path, upper_camel};
 
 /// Renders `impl WriteJson` for every message of the `opentelemetry.*` packages.
@@ -21,9 +28,98 @@ pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
         }
         for message in &file.message_type {
             render_message(file.package(), &[], message, &mut out);
+            render_reader(file.package(), &[], message, &mut out);
         }
     }
     out
+}
+
+/// The expression reading one value of `field`'s type with the parser `p`.
+fn read_value(field: &FieldDescriptorProto) -> String {
+    match field.r#type() {
+        Type::Double => "p.double()?".into(),
+        Type::Int64 | Type::Sint64 | Type::Sfixed64 => "p.int::<i64>()?".into(),
+        Type::Uint64 | Type::Fixed64 => "p.int::<u64>()?".into(),
+        Type::Int32 | Type::Sint32 | Type::Sfixed32 => "p.int::<i32>()?".into(),
+        Type::Uint32 | Type::Fixed32 => "p.int::<u32>()?".into(),
+        Type::Enum => format!(
+            "p.enumeration::<crate::serde_impl::generated::{}>()?",
+            enum_marker(field.type_name())
+        ),
+        Type::Bool => "p.boolean()?".into(),
+        Type::String => "p.string()?".into(),
+        Type::Bytes if is_id(field) => "p.hex()?".into(),
+        Type::Bytes => "p.base64()?".into(),
+        Type::Message => "p.message()?".into(),
+        other => panic!("unsupported field type {other:?} for {}", field.name()),
+    }
+}
+
+fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
+    let mut path: Vec<&str> = parents.to_vec();
+    path.push(message.name());
+    for nested in &message.nested_type {
+        render_reader(package, &path, nested, out);
+    }
+    let rust = proto_path(&rust_path(package, &path));
+    let full_name = format!("{package}.{}", path.join("."));
+
+    // `null` leaves a field as it is, and a later duplicate key wins: the
+    // serde impls' rules.
+    let mut arms = String::new();
+    for field in &message.field {
+        let json = json_name(field.name());
+        let access = format!("m.{}", rust_field(field.name()));
+        let read = read_value(field);
+        let real_oneof = field.oneof_index.filter(|_| !field.proto3_optional());
+        let assign = if let Some(oneof) = real_oneof {
+            let decl = message.oneof_decl[oneof as usize].name();
+            let variant = format!(
+                "{}::{}::{}",
+                proto_path(&nested_module(package, &path)),
+                upper_camel(decl),
+                upper_camel(field.name())
+            );
+            format!("m.{} = Some({variant}({read}))", rust_field(decl))
+        } else if field.label() == Label::Repeated {
+            format!("{access} = p.array(|p| Ok({read}))?")
+        } else if field.proto3_optional() || field.r#type() == Type::Message {
+            format!("{access} = Some({read})")
+        } else {
+            format!("{access} = {read}")
+        };
+        let _ = writeln!(arms, "b\"{json}\" => if !p.null() {{ {assign}; }},");
+    }
+    let (enter, leave) = if full_name == ANY_VALUE {
+        ("p.enter_any()?;", "p.leave_any();")
+    } else {
+        ("", "")
+    };
+    let _ = write!(
+        out,
+        r#"
+impl ReadJson for {rust} {{
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {{
+        {enter}
+        let mut m = Self::default();
+        if p.begin_object()? {{
+            loop {{
+                match p.key()? {{
+                    {arms}
+                    _ => p.skip_value()?,
+                }}
+                if !p.next_member()? {{
+                    break;
+                }}
+            }}
+        }}
+        {leave}
+        Ok(m)
+    }}
+}}
+"#
+    );
 }
 
 /// The statement writing one value `v` (a reference) of `field`'s type.

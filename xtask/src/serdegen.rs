@@ -46,7 +46,7 @@ pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
 }
 
 /// The marker type carrying an enum's value names, from its full name.
-fn enum_marker(type_name: &str) -> String {
+pub(crate) fn enum_marker(type_name: &str) -> String {
     format!(
         "Enum_{}",
         type_name.trim_start_matches('.').replace('.', "_")

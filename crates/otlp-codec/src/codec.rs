@@ -127,10 +127,13 @@ impl Codec {
                 None => Ok(M::decode(body)?),
             },
             #[cfg(feature = "json")]
-            Self::Json => crate::serde_impl::with_path(|| {
-                serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0)
-            })
-            .map_err(|(e, path)| document_error(self, path, e)),
+            Self::Json => match <M as private::Sealed>::read_json(&body) {
+                Some(message) => Ok(message),
+                // The generated reader leaves every malformed (and any
+                // unusual) document to the serde path, whose errors name the
+                // field path, line and column.
+                None => Self::decode_json_serde(body),
+            },
             #[cfg(feature = "msgpack")]
             Self::MessagePack => crate::serde_impl::with_path(|| {
                 let mut rest: &[u8] = &body;
@@ -163,6 +166,15 @@ impl Codec {
             #[allow(unreachable_patterns)]
             _ => Err(DecodeError::Disabled(self)),
         }
+    }
+}
+
+impl Codec {
+    /// OTLP/JSON through the serde impls: the reference decoder.
+    #[cfg(feature = "json")]
+    pub(crate) fn decode_json_serde<M: OtlpMessage>(body: Bytes) -> Result<M, DecodeError> {
+        crate::serde_impl::with_path(|| serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0))
+            .map_err(|(e, path)| document_error(Self::Json, path, e))
     }
 }
 
@@ -206,6 +218,9 @@ mod private {
         /// The generated OTLP/JSON writer.
         #[cfg(feature = "json")]
         fn write_json(&self, buf: &mut Vec<u8>);
+        /// The generated OTLP/JSON reader; `None` when it leaves the body to serde.
+        #[cfg(feature = "json")]
+        fn read_json(body: &[u8]) -> Option<Self>;
         /// The specialised protobuf encoder; `false` when it leaves the message to prost.
         fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
@@ -229,6 +244,10 @@ macro_rules! otlp_messages {
             #[cfg(feature = "json")]
             fn write_json(&self, buf: &mut Vec<u8>) {
                 crate::json::WriteJson::write_json(self, buf)
+            }
+            #[cfg(feature = "json")]
+            fn read_json(body: &[u8]) -> Option<Self> {
+                crate::json::decode(body).ok()
             }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

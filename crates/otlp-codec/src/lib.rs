@@ -59,8 +59,10 @@
 //!
 //! # Feature flags
 //! Protobuf is always available.
-//! - `json` (default): OTLP/JSON, written by a generated writer and read via
-//!   serde and serde_json.
+//! - `json` (default): OTLP/JSON, written and read by code generated per
+//!   message; a document the generated reader does not take (every malformed
+//!   one, and a few unusual forms) is decoded through serde and serde_json,
+//!   whose errors name the field path, line and column.
 //! - `msgpack`: MessagePack, via rmp-serde.
 //! - `cbor`: CBOR, via minicbor.
 //! - `full`: all of the above.

@@ -61,6 +61,97 @@ impl WriteJson for otlp_proto::common::v1::AnyValue {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::common::v1::AnyValue {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        p.enter_any()?;
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"stringValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::StringValue(
+                                    p.string()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"boolValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::BoolValue(
+                                    p.boolean()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"intValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::IntValue(
+                                    p.int::<i64>()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"doubleValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::DoubleValue(
+                                    p.double()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"arrayValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::ArrayValue(
+                                    p.message()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"kvlistValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::KvlistValue(
+                                    p.message()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"bytesValue" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::BytesValue(
+                                    p.base64()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"stringValueStrindex" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::common::v1::any_value::Value::StringValueStrindex(
+                                    p.int::<i32>()?,
+                                ),
+                            );
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        p.leave_any();
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::common::v1::ArrayValue {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -83,6 +174,28 @@ impl WriteJson for otlp_proto::common::v1::ArrayValue {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::common::v1::ArrayValue {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"values" => {
+                        if !p.null() {
+                            m.values = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::common::v1::KeyValueList {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -103,6 +216,28 @@ impl WriteJson for otlp_proto::common::v1::KeyValueList {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::common::v1::KeyValueList {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"values" => {
+                        if !p.null() {
+                            m.values = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::common::v1::KeyValue {
@@ -131,6 +266,38 @@ impl WriteJson for otlp_proto::common::v1::KeyValue {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::common::v1::KeyValue {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"key" => {
+                        if !p.null() {
+                            m.key = p.string()?;
+                        }
+                    }
+                    b"value" => {
+                        if !p.null() {
+                            m.value = Some(p.message()?);
+                        }
+                    }
+                    b"keyStrindex" => {
+                        if !p.null() {
+                            m.key_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::common::v1::InstrumentationScope {
@@ -171,6 +338,43 @@ impl WriteJson for otlp_proto::common::v1::InstrumentationScope {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::common::v1::InstrumentationScope {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"name" => {
+                        if !p.null() {
+                            m.name = p.string()?;
+                        }
+                    }
+                    b"version" => {
+                        if !p.null() {
+                            m.version = p.string()?;
+                        }
+                    }
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::common::v1::EntityRef {
@@ -219,6 +423,43 @@ impl WriteJson for otlp_proto::common::v1::EntityRef {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::common::v1::EntityRef {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    b"type" => {
+                        if !p.null() {
+                            m.r#type = p.string()?;
+                        }
+                    }
+                    b"idKeys" => {
+                        if !p.null() {
+                            m.id_keys = p.array(|p| Ok(p.string()?))?;
+                        }
+                    }
+                    b"descriptionKeys" => {
+                        if !p.null() {
+                            m.description_keys = p.array(|p| Ok(p.string()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::resource::v1::Resource {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -259,6 +500,38 @@ impl WriteJson for otlp_proto::resource::v1::Resource {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::resource::v1::Resource {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"entityRefs" => {
+                        if !p.null() {
+                            m.entity_refs = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::logs::v1::LogsData {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -279,6 +552,28 @@ impl WriteJson for otlp_proto::logs::v1::LogsData {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::logs::v1::LogsData {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceLogs" => {
+                        if !p.null() {
+                            m.resource_logs = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::logs::v1::ResourceLogs {
@@ -315,6 +610,38 @@ impl WriteJson for otlp_proto::logs::v1::ResourceLogs {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::logs::v1::ResourceLogs {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resource" => {
+                        if !p.null() {
+                            m.resource = Some(p.message()?);
+                        }
+                    }
+                    b"scopeLogs" => {
+                        if !p.null() {
+                            m.scope_logs = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::logs::v1::ScopeLogs {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -347,6 +674,38 @@ impl WriteJson for otlp_proto::logs::v1::ScopeLogs {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::logs::v1::ScopeLogs {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"scope" => {
+                        if !p.null() {
+                            m.scope = Some(p.message()?);
+                        }
+                    }
+                    b"logRecords" => {
+                        if !p.null() {
+                            m.log_records = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::logs::v1::LogRecord {
@@ -431,6 +790,81 @@ impl WriteJson for otlp_proto::logs::v1::LogRecord {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::logs::v1::LogRecord {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"observedTimeUnixNano" => {
+                        if !p.null() {
+                            m.observed_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"severityNumber" => {
+                        if !p.null() {
+                            m.severity_number = p
+                                .enumeration::<
+                                    crate::serde_impl::generated::Enum_opentelemetry_proto_logs_v1_SeverityNumber,
+                                >()?;
+                        }
+                    }
+                    b"severityText" => {
+                        if !p.null() {
+                            m.severity_text = p.string()?;
+                        }
+                    }
+                    b"body" => {
+                        if !p.null() {
+                            m.body = Some(p.message()?);
+                        }
+                    }
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    b"traceId" => {
+                        if !p.null() {
+                            m.trace_id = p.hex()?;
+                        }
+                    }
+                    b"spanId" => {
+                        if !p.null() {
+                            m.span_id = p.hex()?;
+                        }
+                    }
+                    b"eventName" => {
+                        if !p.null() {
+                            m.event_name = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -453,6 +887,28 @@ impl WriteJson for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceLogs" => {
+                        if !p.null() {
+                            m.resource_logs = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -467,6 +923,28 @@ impl WriteJson for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"partialSuccess" => {
+                        if !p.null() {
+                            m.partial_success = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
@@ -491,6 +969,33 @@ impl WriteJson for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"rejectedLogRecords" => {
+                        if !p.null() {
+                            m.rejected_log_records = p.int::<i64>()?;
+                        }
+                    }
+                    b"errorMessage" => {
+                        if !p.null() {
+                            m.error_message = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::MetricsData {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -511,6 +1016,28 @@ impl WriteJson for otlp_proto::metrics::v1::MetricsData {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::MetricsData {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceMetrics" => {
+                        if !p.null() {
+                            m.resource_metrics = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::ResourceMetrics {
@@ -547,6 +1074,38 @@ impl WriteJson for otlp_proto::metrics::v1::ResourceMetrics {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::ResourceMetrics {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resource" => {
+                        if !p.null() {
+                            m.resource = Some(p.message()?);
+                        }
+                    }
+                    b"scopeMetrics" => {
+                        if !p.null() {
+                            m.scope_metrics = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::ScopeMetrics {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -579,6 +1138,38 @@ impl WriteJson for otlp_proto::metrics::v1::ScopeMetrics {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::ScopeMetrics {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"scope" => {
+                        if !p.null() {
+                            m.scope = Some(p.message()?);
+                        }
+                    }
+                    b"metrics" => {
+                        if !p.null() {
+                            m.metrics = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::Metric {
@@ -654,6 +1245,82 @@ impl WriteJson for otlp_proto::metrics::v1::Metric {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::Metric {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"name" => {
+                        if !p.null() {
+                            m.name = p.string()?;
+                        }
+                    }
+                    b"description" => {
+                        if !p.null() {
+                            m.description = p.string()?;
+                        }
+                    }
+                    b"unit" => {
+                        if !p.null() {
+                            m.unit = p.string()?;
+                        }
+                    }
+                    b"gauge" => {
+                        if !p.null() {
+                            m.data = Some(
+                                otlp_proto::metrics::v1::metric::Data::Gauge(p.message()?),
+                            );
+                        }
+                    }
+                    b"sum" => {
+                        if !p.null() {
+                            m.data = Some(
+                                otlp_proto::metrics::v1::metric::Data::Sum(p.message()?),
+                            );
+                        }
+                    }
+                    b"histogram" => {
+                        if !p.null() {
+                            m.data = Some(
+                                otlp_proto::metrics::v1::metric::Data::Histogram(
+                                    p.message()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"exponentialHistogram" => {
+                        if !p.null() {
+                            m.data = Some(
+                                otlp_proto::metrics::v1::metric::Data::ExponentialHistogram(
+                                    p.message()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"summary" => {
+                        if !p.null() {
+                            m.data = Some(
+                                otlp_proto::metrics::v1::metric::Data::Summary(p.message()?),
+                            );
+                        }
+                    }
+                    b"metadata" => {
+                        if !p.null() {
+                            m.metadata = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::Gauge {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -674,6 +1341,28 @@ impl WriteJson for otlp_proto::metrics::v1::Gauge {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::Gauge {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"dataPoints" => {
+                        if !p.null() {
+                            m.data_points = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::Sum {
@@ -710,6 +1399,41 @@ impl WriteJson for otlp_proto::metrics::v1::Sum {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::Sum {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"dataPoints" => {
+                        if !p.null() {
+                            m.data_points = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"aggregationTemporality" => {
+                        if !p.null() {
+                            m.aggregation_temporality = p
+                                .enumeration::<
+                                    crate::serde_impl::generated::Enum_opentelemetry_proto_metrics_v1_AggregationTemporality,
+                                >()?;
+                        }
+                    }
+                    b"isMonotonic" => {
+                        if !p.null() {
+                            m.is_monotonic = p.boolean()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::Histogram {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -736,6 +1460,36 @@ impl WriteJson for otlp_proto::metrics::v1::Histogram {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::Histogram {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"dataPoints" => {
+                        if !p.null() {
+                            m.data_points = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"aggregationTemporality" => {
+                        if !p.null() {
+                            m.aggregation_temporality = p
+                                .enumeration::<
+                                    crate::serde_impl::generated::Enum_opentelemetry_proto_metrics_v1_AggregationTemporality,
+                                >()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::ExponentialHistogram {
@@ -766,6 +1520,36 @@ impl WriteJson for otlp_proto::metrics::v1::ExponentialHistogram {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::ExponentialHistogram {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"dataPoints" => {
+                        if !p.null() {
+                            m.data_points = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"aggregationTemporality" => {
+                        if !p.null() {
+                            m.aggregation_temporality = p
+                                .enumeration::<
+                                    crate::serde_impl::generated::Enum_opentelemetry_proto_metrics_v1_AggregationTemporality,
+                                >()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::Summary {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -786,6 +1570,28 @@ impl WriteJson for otlp_proto::metrics::v1::Summary {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::Summary {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"dataPoints" => {
+                        if !p.null() {
+                            m.data_points = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::NumberDataPoint {
@@ -853,6 +1659,66 @@ impl WriteJson for otlp_proto::metrics::v1::NumberDataPoint {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::NumberDataPoint {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"startTimeUnixNano" => {
+                        if !p.null() {
+                            m.start_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"asDouble" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::metrics::v1::number_data_point::Value::AsDouble(
+                                    p.double()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"asInt" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::metrics::v1::number_data_point::Value::AsInt(
+                                    p.int::<i64>()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"exemplars" => {
+                        if !p.null() {
+                            m.exemplars = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::HistogramDataPoint {
@@ -953,6 +1819,78 @@ impl WriteJson for otlp_proto::metrics::v1::HistogramDataPoint {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::HistogramDataPoint {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"startTimeUnixNano" => {
+                        if !p.null() {
+                            m.start_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"count" => {
+                        if !p.null() {
+                            m.count = p.int::<u64>()?;
+                        }
+                    }
+                    b"sum" => {
+                        if !p.null() {
+                            m.sum = Some(p.double()?);
+                        }
+                    }
+                    b"bucketCounts" => {
+                        if !p.null() {
+                            m.bucket_counts = p.array(|p| Ok(p.int::<u64>()?))?;
+                        }
+                    }
+                    b"explicitBounds" => {
+                        if !p.null() {
+                            m.explicit_bounds = p.array(|p| Ok(p.double()?))?;
+                        }
+                    }
+                    b"exemplars" => {
+                        if !p.null() {
+                            m.exemplars = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    b"min" => {
+                        if !p.null() {
+                            m.min = Some(p.double()?);
+                        }
+                    }
+                    b"max" => {
+                        if !p.null() {
+                            m.max = Some(p.double()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::metrics::v1::exponential_histogram_data_point::Buckets {
@@ -1089,6 +2027,120 @@ impl WriteJson for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::exponential_histogram_data_point::Buckets {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"offset" => {
+                        if !p.null() {
+                            m.offset = p.int::<i32>()?;
+                        }
+                    }
+                    b"bucketCounts" => {
+                        if !p.null() {
+                            m.bucket_counts = p.array(|p| Ok(p.int::<u64>()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"startTimeUnixNano" => {
+                        if !p.null() {
+                            m.start_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"count" => {
+                        if !p.null() {
+                            m.count = p.int::<u64>()?;
+                        }
+                    }
+                    b"sum" => {
+                        if !p.null() {
+                            m.sum = Some(p.double()?);
+                        }
+                    }
+                    b"scale" => {
+                        if !p.null() {
+                            m.scale = p.int::<i32>()?;
+                        }
+                    }
+                    b"zeroCount" => {
+                        if !p.null() {
+                            m.zero_count = p.int::<u64>()?;
+                        }
+                    }
+                    b"positive" => {
+                        if !p.null() {
+                            m.positive = Some(p.message()?);
+                        }
+                    }
+                    b"negative" => {
+                        if !p.null() {
+                            m.negative = Some(p.message()?);
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    b"exemplars" => {
+                        if !p.null() {
+                            m.exemplars = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"min" => {
+                        if !p.null() {
+                            m.min = Some(p.double()?);
+                        }
+                    }
+                    b"max" => {
+                        if !p.null() {
+                            m.max = Some(p.double()?);
+                        }
+                    }
+                    b"zeroThreshold" => {
+                        if !p.null() {
+                            m.zero_threshold = p.double()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1175,6 +2227,85 @@ impl WriteJson for otlp_proto::metrics::v1::SummaryDataPoint {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"quantile" => {
+                        if !p.null() {
+                            m.quantile = p.double()?;
+                        }
+                    }
+                    b"value" => {
+                        if !p.null() {
+                            m.value = p.double()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+impl ReadJson for otlp_proto::metrics::v1::SummaryDataPoint {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"startTimeUnixNano" => {
+                        if !p.null() {
+                            m.start_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"count" => {
+                        if !p.null() {
+                            m.count = p.int::<u64>()?;
+                        }
+                    }
+                    b"sum" => {
+                        if !p.null() {
+                            m.sum = p.double()?;
+                        }
+                    }
+                    b"quantileValues" => {
+                        if !p.null() {
+                            m.quantile_values = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::metrics::v1::Exemplar {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1230,6 +2361,61 @@ impl WriteJson for otlp_proto::metrics::v1::Exemplar {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::metrics::v1::Exemplar {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"filteredAttributes" => {
+                        if !p.null() {
+                            m.filtered_attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"asDouble" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::metrics::v1::exemplar::Value::AsDouble(
+                                    p.double()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"asInt" => {
+                        if !p.null() {
+                            m.value = Some(
+                                otlp_proto::metrics::v1::exemplar::Value::AsInt(
+                                    p.int::<i64>()?,
+                                ),
+                            );
+                        }
+                    }
+                    b"spanId" => {
+                        if !p.null() {
+                            m.span_id = p.hex()?;
+                        }
+                    }
+                    b"traceId" => {
+                        if !p.null() {
+                            m.trace_id = p.hex()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1252,6 +2438,28 @@ impl WriteJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceReque
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceMetrics" => {
+                        if !p.null() {
+                            m.resource_metrics = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceResponse {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1266,6 +2474,28 @@ impl WriteJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceRespo
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceResponse {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"partialSuccess" => {
+                        if !p.null() {
+                            m.partial_success = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::collector::metrics::v1::ExportMetricsPartialSuccess {
@@ -1288,6 +2518,33 @@ impl WriteJson for otlp_proto::collector::metrics::v1::ExportMetricsPartialSucce
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::collector::metrics::v1::ExportMetricsPartialSuccess {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"rejectedDataPoints" => {
+                        if !p.null() {
+                            m.rejected_data_points = p.int::<i64>()?;
+                        }
+                    }
+                    b"errorMessage" => {
+                        if !p.null() {
+                            m.error_message = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::profiles::v1development::ProfilesDictionary {
@@ -1384,6 +2641,58 @@ impl WriteJson for otlp_proto::profiles::v1development::ProfilesDictionary {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::ProfilesDictionary {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"mappingTable" => {
+                        if !p.null() {
+                            m.mapping_table = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"locationTable" => {
+                        if !p.null() {
+                            m.location_table = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"functionTable" => {
+                        if !p.null() {
+                            m.function_table = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"linkTable" => {
+                        if !p.null() {
+                            m.link_table = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"stringTable" => {
+                        if !p.null() {
+                            m.string_table = p.array(|p| Ok(p.string()?))?;
+                        }
+                    }
+                    b"attributeTable" => {
+                        if !p.null() {
+                            m.attribute_table = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"stackTable" => {
+                        if !p.null() {
+                            m.stack_table = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::ProfilesData {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1410,6 +2719,33 @@ impl WriteJson for otlp_proto::profiles::v1development::ProfilesData {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::profiles::v1development::ProfilesData {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceProfiles" => {
+                        if !p.null() {
+                            m.resource_profiles = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"dictionary" => {
+                        if !p.null() {
+                            m.dictionary = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::profiles::v1development::ResourceProfiles {
@@ -1446,6 +2782,38 @@ impl WriteJson for otlp_proto::profiles::v1development::ResourceProfiles {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::ResourceProfiles {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resource" => {
+                        if !p.null() {
+                            m.resource = Some(p.message()?);
+                        }
+                    }
+                    b"scopeProfiles" => {
+                        if !p.null() {
+                            m.scope_profiles = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::ScopeProfiles {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1478,6 +2846,38 @@ impl WriteJson for otlp_proto::profiles::v1development::ScopeProfiles {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::profiles::v1development::ScopeProfiles {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"scope" => {
+                        if !p.null() {
+                            m.scope = Some(p.message()?);
+                        }
+                    }
+                    b"profiles" => {
+                        if !p.null() {
+                            m.profiles = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::profiles::v1development::Profile {
@@ -1568,6 +2968,78 @@ impl WriteJson for otlp_proto::profiles::v1development::Profile {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::Profile {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"sampleType" => {
+                        if !p.null() {
+                            m.sample_type = Some(p.message()?);
+                        }
+                    }
+                    b"samples" => {
+                        if !p.null() {
+                            m.samples = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"durationNano" => {
+                        if !p.null() {
+                            m.duration_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"periodType" => {
+                        if !p.null() {
+                            m.period_type = Some(p.message()?);
+                        }
+                    }
+                    b"period" => {
+                        if !p.null() {
+                            m.period = p.int::<i64>()?;
+                        }
+                    }
+                    b"profileId" => {
+                        if !p.null() {
+                            m.profile_id = p.base64()?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"originalPayloadFormat" => {
+                        if !p.null() {
+                            m.original_payload_format = p.string()?;
+                        }
+                    }
+                    b"originalPayload" => {
+                        if !p.null() {
+                            m.original_payload = p.base64()?;
+                        }
+                    }
+                    b"attributeIndices" => {
+                        if !p.null() {
+                            m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::Link {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1590,6 +3062,33 @@ impl WriteJson for otlp_proto::profiles::v1development::Link {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::Link {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"traceId" => {
+                        if !p.null() {
+                            m.trace_id = p.hex()?;
+                        }
+                    }
+                    b"spanId" => {
+                        if !p.null() {
+                            m.span_id = p.hex()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::ValueType {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1610,6 +3109,33 @@ impl WriteJson for otlp_proto::profiles::v1development::ValueType {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::profiles::v1development::ValueType {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"typeStrindex" => {
+                        if !p.null() {
+                            m.type_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    b"unitStrindex" => {
+                        if !p.null() {
+                            m.unit_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::profiles::v1development::Sample {
@@ -1670,6 +3196,48 @@ impl WriteJson for otlp_proto::profiles::v1development::Sample {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::Sample {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"stackIndex" => {
+                        if !p.null() {
+                            m.stack_index = p.int::<i32>()?;
+                        }
+                    }
+                    b"attributeIndices" => {
+                        if !p.null() {
+                            m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
+                        }
+                    }
+                    b"linkIndex" => {
+                        if !p.null() {
+                            m.link_index = p.int::<i32>()?;
+                        }
+                    }
+                    b"values" => {
+                        if !p.null() {
+                            m.values = p.array(|p| Ok(p.int::<i64>()?))?;
+                        }
+                    }
+                    b"timestampsUnixNano" => {
+                        if !p.null() {
+                            m.timestamps_unix_nano = p.array(|p| Ok(p.int::<u64>()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::Mapping {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1716,6 +3284,48 @@ impl WriteJson for otlp_proto::profiles::v1development::Mapping {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::Mapping {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"memoryStart" => {
+                        if !p.null() {
+                            m.memory_start = p.int::<u64>()?;
+                        }
+                    }
+                    b"memoryLimit" => {
+                        if !p.null() {
+                            m.memory_limit = p.int::<u64>()?;
+                        }
+                    }
+                    b"fileOffset" => {
+                        if !p.null() {
+                            m.file_offset = p.int::<u64>()?;
+                        }
+                    }
+                    b"filenameStrindex" => {
+                        if !p.null() {
+                            m.filename_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    b"attributeIndices" => {
+                        if !p.null() {
+                            m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::Stack {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1736,6 +3346,28 @@ impl WriteJson for otlp_proto::profiles::v1development::Stack {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::profiles::v1development::Stack {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"locationIndices" => {
+                        if !p.null() {
+                            m.location_indices = p.array(|p| Ok(p.int::<i32>()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::profiles::v1development::Location {
@@ -1784,6 +3416,43 @@ impl WriteJson for otlp_proto::profiles::v1development::Location {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::Location {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"mappingIndex" => {
+                        if !p.null() {
+                            m.mapping_index = p.int::<i32>()?;
+                        }
+                    }
+                    b"address" => {
+                        if !p.null() {
+                            m.address = p.int::<u64>()?;
+                        }
+                    }
+                    b"lines" => {
+                        if !p.null() {
+                            m.lines = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"attributeIndices" => {
+                        if !p.null() {
+                            m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::Line {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1810,6 +3479,38 @@ impl WriteJson for otlp_proto::profiles::v1development::Line {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::profiles::v1development::Line {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"functionIndex" => {
+                        if !p.null() {
+                            m.function_index = p.int::<i32>()?;
+                        }
+                    }
+                    b"line" => {
+                        if !p.null() {
+                            m.line = p.int::<i64>()?;
+                        }
+                    }
+                    b"column" => {
+                        if !p.null() {
+                            m.column = p.int::<i64>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::profiles::v1development::Function {
@@ -1846,6 +3547,43 @@ impl WriteJson for otlp_proto::profiles::v1development::Function {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::profiles::v1development::Function {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"nameStrindex" => {
+                        if !p.null() {
+                            m.name_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    b"systemNameStrindex" => {
+                        if !p.null() {
+                            m.system_name_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    b"filenameStrindex" => {
+                        if !p.null() {
+                            m.filename_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    b"startLine" => {
+                        if !p.null() {
+                            m.start_line = p.int::<i64>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::profiles::v1development::KeyValueAndUnit {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1872,6 +3610,38 @@ impl WriteJson for otlp_proto::profiles::v1development::KeyValueAndUnit {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::profiles::v1development::KeyValueAndUnit {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"keyStrindex" => {
+                        if !p.null() {
+                            m.key_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    b"value" => {
+                        if !p.null() {
+                            m.value = Some(p.message()?);
+                        }
+                    }
+                    b"unitStrindex" => {
+                        if !p.null() {
+                            m.unit_strindex = p.int::<i32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson
@@ -1903,6 +3673,34 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest
         out.push(b'}');
     }
 }
+impl ReadJson
+for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceProfiles" => {
+                        if !p.null() {
+                            m.resource_profiles = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"dictionary" => {
+                        if !p.null() {
+                            m.dictionary = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson
 for otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse {
     #[allow(unused_assignments)]
@@ -1918,6 +3716,29 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRespons
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson
+for otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"partialSuccess" => {
+                        if !p.null() {
+                            m.partial_success = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson
@@ -1943,6 +3764,34 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess
         out.push(b'}');
     }
 }
+impl ReadJson
+for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"rejectedProfiles" => {
+                        if !p.null() {
+                            m.rejected_profiles = p.int::<i64>()?;
+                        }
+                    }
+                    b"errorMessage" => {
+                        if !p.null() {
+                            m.error_message = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::trace::v1::TracesData {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -1963,6 +3812,28 @@ impl WriteJson for otlp_proto::trace::v1::TracesData {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::trace::v1::TracesData {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceSpans" => {
+                        if !p.null() {
+                            m.resource_spans = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::trace::v1::ResourceSpans {
@@ -1999,6 +3870,38 @@ impl WriteJson for otlp_proto::trace::v1::ResourceSpans {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::trace::v1::ResourceSpans {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resource" => {
+                        if !p.null() {
+                            m.resource = Some(p.message()?);
+                        }
+                    }
+                    b"scopeSpans" => {
+                        if !p.null() {
+                            m.scope_spans = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::trace::v1::ScopeSpans {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -2031,6 +3934,38 @@ impl WriteJson for otlp_proto::trace::v1::ScopeSpans {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::trace::v1::ScopeSpans {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"scope" => {
+                        if !p.null() {
+                            m.scope = Some(p.message()?);
+                        }
+                    }
+                    b"spans" => {
+                        if !p.null() {
+                            m.spans = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"schemaUrl" => {
+                        if !p.null() {
+                            m.schema_url = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::trace::v1::span::Event {
@@ -2249,6 +4184,190 @@ impl WriteJson for otlp_proto::trace::v1::Span {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::trace::v1::span::Event {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"timeUnixNano" => {
+                        if !p.null() {
+                            m.time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"name" => {
+                        if !p.null() {
+                            m.name = p.string()?;
+                        }
+                    }
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+impl ReadJson for otlp_proto::trace::v1::span::Link {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"traceId" => {
+                        if !p.null() {
+                            m.trace_id = p.hex()?;
+                        }
+                    }
+                    b"spanId" => {
+                        if !p.null() {
+                            m.span_id = p.hex()?;
+                        }
+                    }
+                    b"traceState" => {
+                        if !p.null() {
+                            m.trace_state = p.string()?;
+                        }
+                    }
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+impl ReadJson for otlp_proto::trace::v1::Span {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"traceId" => {
+                        if !p.null() {
+                            m.trace_id = p.hex()?;
+                        }
+                    }
+                    b"spanId" => {
+                        if !p.null() {
+                            m.span_id = p.hex()?;
+                        }
+                    }
+                    b"traceState" => {
+                        if !p.null() {
+                            m.trace_state = p.string()?;
+                        }
+                    }
+                    b"parentSpanId" => {
+                        if !p.null() {
+                            m.parent_span_id = p.hex()?;
+                        }
+                    }
+                    b"flags" => {
+                        if !p.null() {
+                            m.flags = p.int::<u32>()?;
+                        }
+                    }
+                    b"name" => {
+                        if !p.null() {
+                            m.name = p.string()?;
+                        }
+                    }
+                    b"kind" => {
+                        if !p.null() {
+                            m.kind = p
+                                .enumeration::<
+                                    crate::serde_impl::generated::Enum_opentelemetry_proto_trace_v1_Span_SpanKind,
+                                >()?;
+                        }
+                    }
+                    b"startTimeUnixNano" => {
+                        if !p.null() {
+                            m.start_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"endTimeUnixNano" => {
+                        if !p.null() {
+                            m.end_time_unix_nano = p.int::<u64>()?;
+                        }
+                    }
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedAttributesCount" => {
+                        if !p.null() {
+                            m.dropped_attributes_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"events" => {
+                        if !p.null() {
+                            m.events = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedEventsCount" => {
+                        if !p.null() {
+                            m.dropped_events_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"links" => {
+                        if !p.null() {
+                            m.links = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    b"droppedLinksCount" => {
+                        if !p.null() {
+                            m.dropped_links_count = p.int::<u32>()?;
+                        }
+                    }
+                    b"status" => {
+                        if !p.null() {
+                            m.status = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::trace::v1::Status {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -2269,6 +4388,36 @@ impl WriteJson for otlp_proto::trace::v1::Status {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::trace::v1::Status {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"message" => {
+                        if !p.null() {
+                            m.message = p.string()?;
+                        }
+                    }
+                    b"code" => {
+                        if !p.null() {
+                            m.code = p
+                                .enumeration::<
+                                    crate::serde_impl::generated::Enum_opentelemetry_proto_trace_v1_Status_StatusCode,
+                                >()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
@@ -2293,6 +4442,28 @@ impl WriteJson for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
         out.push(b'}');
     }
 }
+impl ReadJson for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resourceSpans" => {
+                        if !p.null() {
+                            m.resource_spans = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
 impl WriteJson for otlp_proto::collector::trace::v1::ExportTraceServiceResponse {
     #[allow(unused_assignments)]
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -2307,6 +4478,28 @@ impl WriteJson for otlp_proto::collector::trace::v1::ExportTraceServiceResponse 
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::collector::trace::v1::ExportTraceServiceResponse {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"partialSuccess" => {
+                        if !p.null() {
+                            m.partial_success = Some(p.message()?);
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
@@ -2329,6 +4522,33 @@ impl WriteJson for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"rejectedSpans" => {
+                        if !p.null() {
+                            m.rejected_spans = p.int::<i64>()?;
+                        }
+                    }
+                    b"errorMessage" => {
+                        if !p.null() {
+                            m.error_message = p.string()?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
 impl WriteJson for otlp_proto::processcontext::v1development::ProcessContext {
@@ -2357,5 +4577,32 @@ impl WriteJson for otlp_proto::processcontext::v1development::ProcessContext {
             out.push(b'{');
         }
         out.push(b'}');
+    }
+}
+impl ReadJson for otlp_proto::processcontext::v1development::ProcessContext {
+    #[allow(unused_mut)]
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
+        let mut m = Self::default();
+        if p.begin_object()? {
+            loop {
+                match p.key()? {
+                    b"resource" => {
+                        if !p.null() {
+                            m.resource = Some(p.message()?);
+                        }
+                    }
+                    b"attributes" => {
+                        if !p.null() {
+                            m.attributes = p.array(|p| Ok(p.message()?))?;
+                        }
+                    }
+                    _ => p.skip_value()?,
+                }
+                if !p.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(m)
     }
 }
