@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Subtract the `setup` count (reading the dataset, decoding it once) from the
-//! others. Arguments: `traces|metrics|logs`, `proto|json|msgpack|cbor`,
+//! others. JSON decode figures, ours and the baseline's, read the dataset's
+//! `.json` (as the criterion bench does) when `OTLP_BENCH_DATA` is set. Arguments: `traces|metrics|logs`, `proto|json|msgpack|cbor`,
 //! `setup|decode|encode|baseline-decode|baseline-encode` (the baseline, for
 //! `proto` and `json` only, is `opentelemetry-proto` with prost or serde_json).
 
@@ -69,10 +70,19 @@ where
     let message: M = Codec::Protobuf
         .decode(pb.clone())
         .expect("the dataset decodes");
-    let body = Bytes::from(codec.encode_to_vec(&message).expect("encodes"));
     let reference = B::decode(pb.clone()).expect("the baseline decodes the dataset");
-    let baseline_json = match codec {
-        Codec::Json => serde_json::to_vec(&reference).expect("the baseline encodes"),
+    // As in the criterion bench, both sides decode the dataset's own JSON
+    // (what opentelemetry-proto writes) when there is one.
+    let dataset_json = match codec {
+        Codec::Json => otlp_benches::json(signal),
+        _ => None,
+    };
+    let body = dataset_json
+        .clone()
+        .unwrap_or_else(|| Bytes::from(codec.encode_to_vec(&message).expect("encodes")));
+    let baseline_json = match (codec, dataset_json) {
+        (Codec::Json, Some(json)) => json.to_vec(),
+        (Codec::Json, None) => serde_json::to_vec(&reference).expect("the baseline encodes"),
         _ => Vec::new(),
     };
     let mut buf = Vec::with_capacity(body.len() * 2);
