@@ -105,8 +105,11 @@
 //! ```
 //! (likewise `decode_protobuf`, `decode_msgpack`, `decode_cbor`). Each target
 //! decodes every request type, and re-encodes and decodes whatever decodes,
-//! checking that it survives unchanged. A 30-second run of each on 2026-11-23
-//! (1.3–2.9 million inputs per target) found nothing.
+//! checking that it survives unchanged; `decode_protobuf` also checks that
+//! the result is prost's own. A 30-second run of each on 2026-11-23
+//! (1.3–2.9 million inputs per target) found nothing, nor did a 60-second run
+//! of `decode_protobuf` and `decode_json` after the generated decoders came
+//! in (0.47 and 0.60 million inputs, sharing two loaded cores).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod codec;
