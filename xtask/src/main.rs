@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod codegen;
+mod jsongen;
 mod layers;
+mod protogen;
 mod serdegen;
 mod strategies;
 

@@ -46,7 +46,7 @@ pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
 }
 
 /// The marker type carrying an enum's value names, from its full name.
-fn enum_marker(type_name: &str) -> String {
+pub(crate) fn enum_marker(type_name: &str) -> String {
     format!(
         "Enum_{}",
         type_name.trim_start_matches('.').replace('.', "_")
@@ -157,17 +157,17 @@ fn kind(field: &FieldDescriptorProto) -> Kind {
     }
 }
 
-fn is_id(field: &FieldDescriptorProto) -> bool {
+pub(crate) fn is_id(field: &FieldDescriptorProto) -> bool {
     matches!(field.name(), "trace_id" | "span_id" | "parent_span_id")
 }
 
 /// `crate::trace::v1::Span` as `otlp-codec` names it.
-fn proto_path(path: &str) -> String {
+pub(crate) fn proto_path(path: &str) -> String {
     format!("otlp_proto::{}", path.trim_start_matches("crate::"))
 }
 
 /// The proto3 JSON name: lowerCamelCase of the field name.
-fn json_name(name: &str) -> String {
+pub(crate) fn json_name(name: &str) -> String {
     let mut out = String::new();
     let mut upper = false;
     for c in name.chars() {

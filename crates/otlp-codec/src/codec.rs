@@ -79,14 +79,18 @@ impl Codec {
     pub fn encode<M: OtlpMessage>(self, message: &M, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Self::Protobuf => {
-                buf.reserve(message.encoded_len());
-                // A `Vec` grows as needed, so encoding cannot run out of room.
-                message.encode_raw(buf);
+                if !<M as private::Sealed>::encode_protobuf(message, buf) {
+                    buf.reserve(message.encoded_len());
+                    // A `Vec` grows as needed, so encoding cannot run out of room.
+                    message.encode_raw(buf);
+                }
                 Ok(())
             }
             #[cfg(feature = "json")]
             Self::Json => {
-                serde_json::to_writer(buf, &SerMessage(message)).map_err(|e| encode_error(self, e))
+                // The generated writer: what serde_json writes, without serde.
+                <M as private::Sealed>::write_json(message, buf);
+                Ok(())
             }
             #[cfg(feature = "msgpack")]
             Self::MessagePack => {
@@ -116,12 +120,20 @@ impl Codec {
     /// buffer instead of copying it.
     pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
         match self {
-            Self::Protobuf => Ok(M::decode(body)?),
+            Self::Protobuf => match <M as private::Sealed>::decode_protobuf(&body) {
+                Some(message) => Ok(message),
+                // The specialised decoder leaves every malformed (and any
+                // unusual) input to prost, whose errors name the problem.
+                None => Ok(M::decode(body)?),
+            },
             #[cfg(feature = "json")]
-            Self::Json => crate::serde_impl::with_path(|| {
-                serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0)
-            })
-            .map_err(|(e, path)| document_error(self, path, e)),
+            Self::Json => match <M as private::Sealed>::read_json(&body) {
+                Some(message) => Ok(message),
+                // The generated reader leaves every malformed (and any
+                // unusual) document to the serde path, whose errors name the
+                // field path, line and column.
+                None => Self::decode_json_serde(body),
+            },
             #[cfg(feature = "msgpack")]
             Self::MessagePack => crate::serde_impl::with_path(|| {
                 let mut rest: &[u8] = &body;
@@ -154,6 +166,15 @@ impl Codec {
             #[allow(unreachable_patterns)]
             _ => Err(DecodeError::Disabled(self)),
         }
+    }
+}
+
+impl Codec {
+    /// OTLP/JSON through the serde impls: the reference decoder.
+    #[cfg(feature = "json")]
+    pub(crate) fn decode_json_serde<M: OtlpMessage>(body: Bytes) -> Result<M, DecodeError> {
+        crate::serde_impl::with_path(|| serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0))
+            .map_err(|(e, path)| document_error(Self::Json, path, e))
     }
 }
 
@@ -192,6 +213,16 @@ mod private {
     /// the crate-private wrapper types in a public bound.
     #[allow(unreachable_pub)]
     pub trait Sealed: Sized {
+        /// The specialised protobuf decoder; `None` when it leaves the body to prost.
+        fn decode_protobuf(body: &bytes::Bytes) -> Option<Self>;
+        /// The generated OTLP/JSON writer.
+        #[cfg(feature = "json")]
+        fn write_json(&self, buf: &mut Vec<u8>);
+        /// The generated OTLP/JSON reader; `None` when it leaves the body to serde.
+        #[cfg(feature = "json")]
+        fn read_json(body: &[u8]) -> Option<Self>;
+        /// The specialised protobuf encoder; `false` when it leaves the message to prost.
+        fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
         #[cfg(feature = "_serde")]
@@ -204,6 +235,20 @@ macro_rules! otlp_messages {
     ($($message:ty),* $(,)?) => {$(
         impl OtlpMessage for $message {}
         impl private::Sealed for $message {
+            fn decode_protobuf(body: &Bytes) -> Option<Self> {
+                crate::protobuf::decode(body).ok()
+            }
+            fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool {
+                crate::protobuf::encode(self, buf)
+            }
+            #[cfg(feature = "json")]
+            fn write_json(&self, buf: &mut Vec<u8>) {
+                crate::json::WriteJson::write_json(self, buf)
+            }
+            #[cfg(feature = "json")]
+            fn read_json(body: &[u8]) -> Option<Self> {
+                crate::json::decode(body).ok()
+            }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serde::Serialize::serialize(&crate::serde_impl::Ser(self), serializer)
@@ -227,10 +272,11 @@ otlp_messages!(
     otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse,
 );
 
-#[cfg(feature = "_serde")]
+// JSON has its own writer; the binary formats serialize through serde.
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
 struct SerMessage<'a, M>(&'a M);
 
-#[cfg(feature = "_serde")]
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
 impl<M: OtlpMessage> serde::Serialize for SerMessage<'_, M> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         private::Sealed::serialize(self.0, serializer)
@@ -247,7 +293,7 @@ impl<'de, M: OtlpMessage> serde::Deserialize<'de> for DeMessage<M> {
     }
 }
 
-#[cfg(feature = "_serde")]
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
 fn encode_error(codec: Codec, error: impl fmt::Display) -> EncodeError {
     EncodeError::Serialize {
         codec,

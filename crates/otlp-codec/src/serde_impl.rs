@@ -30,7 +30,7 @@ pub(crate) struct De<T>(pub(crate) T);
 
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_mut, non_camel_case_types, dead_code)]
-mod generated {
+pub(crate) mod generated {
     include!("generated/serde.rs");
 }
 
@@ -406,25 +406,29 @@ impl<'de> Deserialize<'de> for F64 {
                 Ok(F64(v as f64))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<F64, E> {
-                match v {
-                    "NaN" => Ok(F64(f64::NAN)),
-                    "Infinity" => Ok(F64(f64::INFINITY)),
-                    "-Infinity" => Ok(F64(f64::NEG_INFINITY)),
-                    // Rust also parses "inf" and "nan", which proto3 JSON does not allow.
-                    _ if v
-                        .bytes()
-                        .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') =>
-                    {
-                        Err(E::invalid_value(de::Unexpected::Str(v), &self))
-                    }
-                    _ => v
-                        .parse()
-                        .map(F64)
-                        .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self)),
-                }
+                double_from_str(v)
+                    .map(F64)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
             }
         }
         deserializer.deserialize_any(Double)
+    }
+}
+
+/// A double written as a string: `NaN`, `Infinity`, `-Infinity` or a number.
+pub(crate) fn double_from_str(v: &str) -> Option<f64> {
+    match v {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        // Rust also parses "inf" and "nan", which proto3 JSON does not allow.
+        _ if v
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') =>
+        {
+            None
+        }
+        _ => v.parse().ok(),
     }
 }
 
@@ -543,7 +547,7 @@ impl<'de> Deserialize<'de> for Base64Bytes {
     }
 }
 
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     use base64::engine::DecodePaddingMode;
     use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
     const LENIENT: GeneralPurposeConfig =

@@ -1,0 +1,879 @@
+//! The OTLP/JSON writer: generated per message (`generated/json.rs`) from the
+//! same mapping as the serde impls, writing bytes directly.
+//!
+//! Going through serde's `Serializer` costs a size hint per object (every
+//! field's default checked twice), a visitor call per value, a hex id checked
+//! as UTF-8 and scanned for escapes, a base64 `String` per value. Writing
+//! directly does none of that. The output is byte for byte what
+//! `serde_json::to_writer` writes through the serde impls (tested).
+//!
+//! The reader ([`Parser`], with `impl ReadJson` generated per message) is the
+//! decode fast path: the body is validated as UTF-8 once, keys are matched as
+//! bytes, strings are scanned eight bytes at a time and copied once. It
+//! accepts a subset of what the serde path accepts, builds the same value
+//! (tested), and gives up on anything else, which the serde path then decodes
+//! with its precise errors.
+
+use base64::Engine as _;
+use bytes::Bytes;
+
+#[allow(clippy::all)]
+mod generated {
+    include!("generated/json.rs");
+}
+
+/// A message with an OTLP/JSON writer.
+pub(crate) trait WriteJson {
+    /// Appends `self` as a compact OTLP/JSON object.
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+/// A string, quoted and escaped as serde_json escapes it.
+pub(crate) fn string(out: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Most strings need no escape: check eight bytes at a time.
+    let mut clean = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        if needs_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        clean += 8;
+    }
+    let mut run = 0;
+    for (i, &byte) in bytes.iter().enumerate().skip(clean) {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => {
+                out.extend_from_slice(&bytes[run..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+                run = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        out.extend_from_slice(escape);
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+const HEX: [u8; 16] = *b"0123456789abcdef";
+
+/// Whether any byte of `word` is a control character, `"` or `\`.
+#[inline(always)]
+fn needs_escape(word: u64) -> bool {
+    escape_mask(word) != 0
+}
+
+/// The high bit of each byte of `word` that is a control character, `"` or
+/// `\`. Only bytes above the first flagged one may be flagged wrongly (a
+/// borrow carries into them), so the lowest set bit is exact.
+#[inline(always)]
+fn escape_mask(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    below_space
+        | zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// A trace or span id as lowercase hex.
+pub(crate) fn hex(out: &mut Vec<u8>, value: &Bytes) {
+    out.push(b'"');
+    let start = out.len();
+    out.resize(start + value.len() * 2, 0);
+    // The slice is exactly twice the input, so encoding cannot fail.
+    let _ = const_hex::encode_to_slice(value, &mut out[start..]);
+    out.push(b'"');
+}
+
+/// Other bytes as padded standard base64.
+pub(crate) fn base64(out: &mut Vec<u8>, value: &Bytes) {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    out.push(b'"');
+    let start = out.len();
+    let len = base64::encoded_len(value.len(), true).unwrap_or(usize::MAX);
+    if len == usize::MAX {
+        // Beyond what a Vec can hold anyway: let the engine report it.
+        out.extend_from_slice(engine.encode(value).as_bytes());
+    } else {
+        out.resize(start + len, 0);
+        let written = engine
+            .encode_slice(value, &mut out[start..])
+            .unwrap_or_default();
+        out.truncate(start + written);
+    }
+    out.push(b'"');
+}
+
+/// A 64-bit integer as a decimal string, as OTLP/JSON writes them.
+pub(crate) fn quoted_int<I: itoa::Integer>(out: &mut Vec<u8>, value: I) {
+    out.push(b'"');
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    out.push(b'"');
+}
+
+/// A 32-bit integer or enum as a number.
+pub(crate) fn int<I: itoa::Integer>(out: &mut Vec<u8>, value: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+pub(crate) fn boolean(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
+/// A double as serde_json writes it; non-finite ones as proto3 JSON strings.
+pub(crate) fn double(out: &mut Vec<u8>, value: f64) {
+    if value.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(value).as_bytes());
+    } else if value.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if value > 0.0 {
+        out.extend_from_slice(b"\"Infinity\"");
+    } else {
+        out.extend_from_slice(b"\"-Infinity\"");
+    }
+}
+
+/// The OTLP/JSON reader gave up: decode with the serde path, whose result and
+/// errors (with the field path, line and column) are the reference.
+#[derive(Debug)]
+pub(crate) struct Fail;
+
+/// A message with a generated OTLP/JSON reader.
+pub(crate) trait ReadJson: Sized {
+    /// Reads one object (the parser stands on its `{`).
+    fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail>;
+}
+
+/// Decodes a whole document, or gives up.
+pub(crate) fn decode<M: ReadJson>(body: &[u8]) -> Result<M, Fail> {
+    // One validation of the whole body: every string between two ASCII
+    // quotes of valid UTF-8 is then valid UTF-8 too.
+    let text = std::str::from_utf8(body).map_err(|_| Fail)?;
+    let mut p = Parser {
+        text,
+        buf: body,
+        pos: 0,
+        nesting: 0,
+        any_depth: 0,
+    };
+    p.ws();
+    let message = M::read_json(&mut p)?;
+    p.ws();
+    if p.pos == body.len() {
+        Ok(message)
+    } else {
+        Err(Fail)
+    }
+}
+
+/// Objects and arrays nest at most this deep: below serde_json's own limit
+/// (128), so that the reader never accepts what serde_json refuses.
+const MAX_NESTING: u32 = 100;
+
+/// A cursor over an OTLP/JSON document.
+///
+/// It accepts a subset of what the serde path accepts — never more — and
+/// gives up ([`Fail`]) on the rest: any syntax error, escapes in keys, a
+/// number where serde_json would produce a float for an integer field, ids or
+/// bytes written as arrays, nesting beyond [`MAX_NESTING`] or `AnyValue`s
+/// beyond [`crate::MAX_DEPTH`].
+pub(crate) struct Parser<'a> {
+    text: &'a str,
+    buf: &'a [u8],
+    pos: usize,
+    nesting: u32,
+    any_depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    /// Skips JSON whitespace.
+    #[inline(always)]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.buf.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    #[inline(always)]
+    fn expect(&mut self, byte: u8) -> Result<(), Fail> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(Fail)
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Fail> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(Fail);
+        }
+        Ok(())
+    }
+
+    /// Enters an `AnyValue`, counting its depth as the serde path does.
+    pub(crate) fn enter_any(&mut self) -> Result<(), Fail> {
+        self.any_depth += 1;
+        if self.any_depth > crate::MAX_DEPTH {
+            return Err(Fail);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave_any(&mut self) {
+        self.any_depth -= 1;
+    }
+
+    /// Consumes `{`; `false` when the object is empty (its `}` consumed too).
+    pub(crate) fn begin_object(&mut self) -> Result<bool, Fail> {
+        self.expect(b'{')?;
+        self.enter()?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.nesting -= 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After a member: `true` when another follows, `false` at the `}`.
+    pub(crate) fn next_member(&mut self) -> Result<bool, Fail> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(b'}') => {
+                self.pos += 1;
+                self.nesting -= 1;
+                Ok(false)
+            }
+            _ => Err(Fail),
+        }
+    }
+
+    /// A member's key and its `:`, as raw bytes; keys with escapes give up.
+    #[inline(always)]
+    pub(crate) fn key(&mut self) -> Result<&'a [u8], Fail> {
+        let buf: &'a [u8] = self.buf;
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = self.string_end()?;
+        if self.buf.get(end) != Some(&b'"') {
+            return Err(Fail);
+        }
+        self.pos = end + 1;
+        self.ws();
+        self.expect(b':')?;
+        self.ws();
+        buf.get(start..end).ok_or(Fail)
+    }
+
+    /// The index of the first `"` or `\` from here; gives up on a control
+    /// character or the end of input.
+    #[inline(always)]
+    fn string_end(&self) -> Result<usize, Fail> {
+        let mut i = self.pos;
+        // Eight bytes at a time; the lowest flagged byte is the first match.
+        while let Some(chunk) = self.buf.get(i..i + 8) {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).map_err(|_| Fail)?);
+            let mask = escape_mask(word);
+            if mask != 0 {
+                let at = i + (mask.trailing_zeros() / 8) as usize;
+                return match self.buf.get(at) {
+                    Some(b'"' | b'\\') => Ok(at),
+                    _ => Err(Fail),
+                };
+            }
+            i += 8;
+        }
+        let tail = self.buf.get(i..).unwrap_or_default();
+        for (j, &byte) in tail.iter().enumerate() {
+            match byte {
+                b'"' | b'\\' => return Ok(i + j),
+                0x00..=0x1f => return Err(Fail),
+                _ => {}
+            }
+        }
+        Err(Fail)
+    }
+
+    /// `null` (consumed): the serde path leaves the field as it is.
+    #[inline(always)]
+    pub(crate) fn null(&mut self) -> bool {
+        if self.buf.get(self.pos..self.pos + 4) == Some(b"null") {
+            self.pos += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string value, unescaped.
+    pub(crate) fn string(&mut self) -> Result<String, Fail> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = self.string_end()?;
+        if self.buf.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            return self.text.get(start..end).map(String::from).ok_or(Fail);
+        }
+        self.escaped_string(start, end)
+    }
+
+    /// The rest of a string with escapes, from `start` (escape at `end`).
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize, mut end: usize) -> Result<String, Fail> {
+        let mut out = String::from(self.text.get(start..end).ok_or(Fail)?);
+        loop {
+            // At a backslash.
+            self.pos = end + 1;
+            let escape = self.peek().ok_or(Fail)?;
+            self.pos += 1;
+            match escape {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let unit = self.hex4()?;
+                    let c = if (0xD800..0xDC00).contains(&unit) {
+                        // A surrogate pair, or serde_json's error.
+                        if self.buf.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err(Fail);
+                        }
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err(Fail);
+                        }
+                        char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                    } else {
+                        char::from_u32(unit)
+                    };
+                    out.push(c.ok_or(Fail)?);
+                }
+                _ => return Err(Fail),
+            }
+            let run = self.pos;
+            end = self.string_end()?;
+            out.push_str(self.text.get(run..end).ok_or(Fail)?);
+            if self.buf.get(end) == Some(&b'"') {
+                self.pos = end + 1;
+                return Ok(out);
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, Fail> {
+        let digits = self.text.get(self.pos..self.pos + 4).ok_or(Fail)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Fail);
+        }
+        self.pos += 4;
+        u32::from_str_radix(digits, 16).map_err(|_| Fail)
+    }
+
+    /// A string without escapes, borrowed (ids, bytes, numbers in strings).
+    fn plain_str(&mut self) -> Result<&'a str, Fail> {
+        let text: &'a str = self.text;
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = self.string_end()?;
+        if self.buf.get(end) != Some(&b'"') {
+            return Err(Fail);
+        }
+        self.pos = end + 1;
+        text.get(start..end).ok_or(Fail)
+    }
+
+    /// A trace or span id from hex.
+    pub(crate) fn hex(&mut self) -> Result<Bytes, Fail> {
+        let text = self.plain_str()?;
+        const_hex::decode(text).map(Bytes::from).map_err(|_| Fail)
+    }
+
+    /// Other bytes from base64.
+    pub(crate) fn base64(&mut self) -> Result<Bytes, Fail> {
+        let text = self.plain_str()?;
+        crate::serde_impl::decode_base64(text)
+            .map(Bytes::from)
+            .ok_or(Fail)
+    }
+
+    pub(crate) fn boolean(&mut self) -> Result<bool, Fail> {
+        if self.buf.get(self.pos..self.pos + 4) == Some(b"true") {
+            self.pos += 4;
+            Ok(true)
+        } else if self.buf.get(self.pos..self.pos + 5) == Some(b"false") {
+            self.pos += 5;
+            Ok(false)
+        } else {
+            Err(Fail)
+        }
+    }
+
+    /// A number token per JSON's grammar, as text; `(text, is_integer)`.
+    fn number(&mut self) -> Result<(&'a str, bool), Fail> {
+        let text: &'a str = self.text;
+        let start = self.pos;
+        let b = self.buf;
+        let mut i = self.pos;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = b.get(i) {
+                    i += 1;
+                }
+            }
+            _ => return Err(Fail),
+        }
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            integer = false;
+            i += 1;
+            let digits = i;
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+            if i == digits {
+                return Err(Fail);
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            integer = false;
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let digits = i;
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+            if i == digits {
+                return Err(Fail);
+            }
+        }
+        self.pos = i;
+        Ok((text.get(start..i).ok_or(Fail)?, integer))
+    }
+
+    /// An integer from a JSON integer or a decimal string, as the serde path
+    /// reads it. Numbers serde_json would read as floats give up.
+    pub(crate) fn int<T>(&mut self) -> Result<T, Fail>
+    where
+        T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
+    {
+        if self.peek() == Some(b'"') {
+            return self.plain_str()?.parse().map_err(|_| Fail);
+        }
+        let (text, integer) = self.number()?;
+        if !integer {
+            return Err(Fail);
+        }
+        match text.strip_prefix('-') {
+            None => T::try_from(text.parse::<u64>().map_err(|_| Fail)?).map_err(|_| Fail),
+            Some(magnitude) => {
+                let magnitude = magnitude.parse::<u64>().map_err(|_| Fail)?;
+                // serde_json reads -0 and anything below i64::MIN as floats.
+                if magnitude == 0 || magnitude > 1 << 63 {
+                    return Err(Fail);
+                }
+                T::try_from((magnitude as i64).wrapping_neg()).map_err(|_| Fail)
+            }
+        }
+    }
+
+    /// An enum: a number, a decimal string or a value name.
+    pub(crate) fn enumeration<E: crate::serde_impl::EnumNames>(&mut self) -> Result<i32, Fail> {
+        if self.peek() == Some(b'"') {
+            let start = self.pos;
+            let text = self.plain_str()?;
+            if let Some(&(_, number)) = E::NAMES.iter().find(|(name, _)| *name == text) {
+                return Ok(number);
+            }
+            self.pos = start;
+        }
+        self.int()
+    }
+
+    /// A double from a number or a string (`NaN`, `Infinity`, decimal).
+    pub(crate) fn double(&mut self) -> Result<f64, Fail> {
+        if self.peek() == Some(b'"') {
+            let text = self.plain_str()?;
+            return crate::serde_impl::double_from_str(text).ok_or(Fail);
+        }
+        // Both std and serde_json (float_roundtrip) round correctly; a number
+        // beyond f64's range is an error in serde_json, infinity in std.
+        let (text, _) = self.number()?;
+        text.parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or(Fail)
+    }
+
+    /// A message: an object.
+    #[inline(always)]
+    pub(crate) fn message<M: ReadJson>(&mut self) -> Result<M, Fail> {
+        M::read_json(self)
+    }
+
+    /// An array of values read by `element`.
+    pub(crate) fn array<T>(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<T, Fail>,
+    ) -> Result<Vec<T>, Fail> {
+        self.expect(b'[')?;
+        self.enter()?;
+        self.ws();
+        let mut out = Vec::new();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.nesting -= 1;
+            return Ok(out);
+        }
+        loop {
+            out.push(element(self)?);
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    self.nesting -= 1;
+                    return Ok(out);
+                }
+                _ => return Err(Fail),
+            }
+        }
+    }
+
+    /// Skips the value of an unknown field, checking it as strictly as
+    /// serde_json does.
+    pub(crate) fn skip_value(&mut self) -> Result<(), Fail> {
+        match self.peek().ok_or(Fail)? {
+            b'"' => {
+                self.pos += 1;
+                loop {
+                    let end = self.string_end()?;
+                    self.pos = end + 1;
+                    if self.buf.get(end) == Some(&b'"') {
+                        return Ok(());
+                    }
+                    match self.peek().ok_or(Fail)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 1,
+                        b'u' => {
+                            self.pos += 1;
+                            self.hex4()?;
+                        }
+                        _ => return Err(Fail),
+                    }
+                }
+            }
+            b'{' => {
+                if self.begin_object()? {
+                    loop {
+                        self.key()?;
+                        self.skip_value()?;
+                        if !self.next_member()? {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            b'[' => self.array(|p| p.skip_value()).map(drop),
+            b't' | b'f' => self.boolean().map(drop),
+            b'n' if self.null() => Ok(()),
+            _ => self.number().map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use otlp_proto::common::v1::{AnyValue, KeyValue, any_value};
+    use otlp_proto::metrics::v1::{HistogramDataPoint, NumberDataPoint, number_data_point};
+    use otlp_proto::strategy::{DEPTH, collector};
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::serde_impl::Ser;
+
+    /// Byte for byte what serde_json writes through the serde impls.
+    fn same_as_serde<M: WriteJson>(message: &M) -> Result<(), TestCaseError>
+    where
+        for<'a> Ser<'a, M>: serde::Serialize,
+    {
+        let mut ours = Vec::new();
+        message.write_json(&mut ours);
+        let theirs = serde_json::to_vec(&Ser(message)).expect("serializes");
+        prop_assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs)
+        );
+        Ok(())
+    }
+
+    /// What the serde path decodes from `body`.
+    fn serde_decode<M: crate::OtlpMessage>(body: &[u8]) -> Result<M, crate::DecodeError> {
+        crate::Codec::decode_json_serde(Bytes::copy_from_slice(body))
+    }
+
+    /// The reader gives up or agrees with the serde path, which must then
+    /// accept the document too. Compared through protobuf so NaN equals itself.
+    fn never_disagrees<M: ReadJson + crate::OtlpMessage + std::fmt::Debug>(
+        body: &[u8],
+    ) -> Result<(), TestCaseError> {
+        if let Ok(fast) = decode::<M>(body) {
+            match serde_decode::<M>(body) {
+                Ok(reference) => prop_assert_eq!(fast.encode_to_vec(), reference.encode_to_vec()),
+                Err(error) => prop_assert!(false, "reader accepted what serde rejects: {error}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn all_requests(body: &[u8]) -> Result<(), TestCaseError> {
+        use otlp_proto::collector::{logs, metrics, profiles, trace};
+        never_disagrees::<trace::v1::ExportTraceServiceRequest>(body)?;
+        never_disagrees::<metrics::v1::ExportMetricsServiceRequest>(body)?;
+        never_disagrees::<logs::v1::ExportLogsServiceRequest>(body)?;
+        never_disagrees::<profiles::v1development::ExportProfilesServiceRequest>(body)?;
+        never_disagrees::<trace::v1::ExportTraceServiceResponse>(body)
+    }
+
+    /// The reader accepts what the writer writes and reads the message back.
+    fn reads_back<M>(message: &M) -> Result<(), TestCaseError>
+    where
+        M: ReadJson + WriteJson + crate::OtlpMessage + PartialEq + std::fmt::Debug,
+    {
+        let mut body = Vec::new();
+        WriteJson::write_json(message, &mut body);
+        let fast = decode::<M>(&body).map_err(|_| TestCaseError::fail("reader gave up"))?;
+        prop_assert_eq!(&fast, message);
+        never_disagrees::<M>(&body)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn reads_what_it_writes(
+            t in collector::trace::v1::export_trace_service_request(DEPTH),
+            m in collector::metrics::v1::export_metrics_service_request(DEPTH),
+            l in collector::logs::v1::export_logs_service_request(DEPTH),
+            p in collector::profiles::v1development::export_profiles_service_request(DEPTH),
+            r in collector::trace::v1::export_trace_service_response(DEPTH),
+        ) {
+            reads_back(&t)?;
+            reads_back(&m)?;
+            reads_back(&l)?;
+            reads_back(&p)?;
+            reads_back(&r)?;
+        }
+
+        #[test]
+        fn never_disagrees_on_broken_documents(
+            t in collector::trace::v1::export_trace_service_request(3),
+            m in collector::metrics::v1::export_metrics_service_request(3),
+            at in any::<usize>(),
+            byte in prop::sample::select(b"{}[]\",:0123456789-+.eE \\\nabtrunlfsxX\x00\xff".to_vec()),
+        ) {
+            for message in [crate::Codec::Json.encode_to_vec(&t).unwrap(), crate::Codec::Json.encode_to_vec(&m).unwrap()] {
+                let at = at % (message.len() + 1);
+                let mut flipped = message.clone();
+                if let Some(b) = flipped.get_mut(at) {
+                    *b = byte;
+                }
+                let mut spliced = message.clone();
+                spliced.insert(at, byte);
+                for body in [&message[..at], &flipped[..], &spliced[..]] {
+                    all_requests(body)?;
+                }
+            }
+        }
+
+        #[test]
+        fn never_disagrees_on_garbage(body in "[{}\\[\\],:\"a-zA-Z0-9 .\\\\-]{0,64}") {
+            all_requests(body.as_bytes())?;
+        }
+
+        #[test]
+        fn writes_what_serde_writes(
+            t in collector::trace::v1::export_trace_service_request(DEPTH),
+            m in collector::metrics::v1::export_metrics_service_request(DEPTH),
+            l in collector::logs::v1::export_logs_service_request(DEPTH),
+            p in collector::profiles::v1development::export_profiles_service_request(DEPTH),
+            r in collector::trace::v1::export_trace_service_response(DEPTH),
+        ) {
+            same_as_serde(&t)?;
+            same_as_serde(&m)?;
+            same_as_serde(&l)?;
+            same_as_serde(&p)?;
+            same_as_serde(&r)?;
+        }
+
+        #[test]
+        fn strings_escape_like_serde(s in any::<String>(), ascii in "[\\x00-\\x7f]{0,40}") {
+            for s in [s, ascii] {
+                let mut ours = Vec::new();
+                string(&mut ours, &s);
+                prop_assert_eq!(ours, serde_json::to_vec(&s).expect("serializes"));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_every_form_the_serde_path_reads() {
+        use otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest;
+        use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
+        let traces = [
+            // Uppercase hex, ints as strings and numbers, enum names, nulls,
+            // unknown fields at every depth, escapes, whitespace.
+            r#" { "resourceSpans" : [ { "scopeSpans": [ { "spans": [ {
+                "traceId": "5B8EFFF798038103D269B633813FC60C", "spanId": "eee19b7ec3c1b174",
+                "name": "GET \"/\" \u00e9\ud83d\ude00\n\/", "kind": "SPAN_KIND_SERVER",
+                "startTimeUnixNano": 1700000000000000000, "endTimeUnixNano": "1700000000000000001",
+                "droppedAttributesCount": "3", "parentSpanId": null, "status": null,
+                "unknown": {"a": [1, -2.5e3, "x\u0041\"", true, false, null, {}], "b": []},
+                "attributes": [ {"key": "k", "value": {"intValue": "-9223372036854775808"}},
+                  {"key": "d", "value": {"doubleValue": "NaN"}},
+                  {"key": "e", "value": {"doubleValue": -0.0}},
+                  {"key": "i", "value": {"doubleValue": 12345678901234567890123}},
+                  {"key": "b", "value": {"bytesValue": "AAEC"}},
+                  {"key": "u", "value": {"bytesValue": "_-8"}},
+                  {"key": "n", "value": null},
+                  {"key": "l", "value": {"kvlistValue": {"values": [{"key": "x", "value": {"arrayValue": {"values": [{"boolValue": true}]}}}]}}}
+                ] } ] } ] } ] } "#,
+            // Duplicate keys: the last wins, for a oneof too.
+            r#"{"resourceSpans":[{"schemaUrl":"a","schemaUrl":"b","scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":{"stringValue":"s","intValue":"5"}}]}]}]}]}"#,
+            "{}",
+            r#"{"resourceSpans":[]}"#,
+        ];
+        for document in traces {
+            let fast = decode::<ExportTraceServiceRequest>(document.as_bytes())
+                .unwrap_or_else(|_| panic!("reader gave up on {document}"));
+            let reference = serde_decode::<ExportTraceServiceRequest>(document.as_bytes()).unwrap();
+            assert_eq!(
+                fast.encode_to_vec(),
+                reference.encode_to_vec(),
+                "{document}"
+            );
+        }
+        let metrics = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"h","histogram":{
+            "aggregationTemporality":2,"dataPoints":[{"count":"3","sum":1.5,"bucketCounts":["1",2],
+            "explicitBounds":[0.5,"Infinity"],"min":"-Infinity","max":1e300}]}}]}]}]}"#;
+        let fast = decode::<ExportMetricsServiceRequest>(metrics.as_bytes()).unwrap();
+        let reference = serde_decode::<ExportMetricsServiceRequest>(metrics.as_bytes()).unwrap();
+        assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn gives_up_where_the_serde_path_decides() {
+        use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
+        for document in [
+            r#"{"resourceSpans":[{"schemaUrl":"\ud800"}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":1.0}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":-0}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":[1,2]}]}]}]}"#,
+            r#"{"resource\u0053pans":[]}"#,
+            "{\"resourceSpans\":[{\"schemaUrl\":\"a\tb\"}]}",
+            r#"{"resourceSpans":[] } x"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#,
+            r#"{"unknown": 01}"#,
+        ] {
+            assert!(
+                decode::<ExportTraceServiceRequest>(document.as_bytes()).is_err(),
+                "{document}"
+            );
+        }
+        // An ignored number out of f64's range: whatever serde_json says.
+        all_requests(br#"{"unknown": 1e400}"#).unwrap();
+        // Deep AnyValues stop at MAX_DEPTH, as in the serde path.
+        let mut value = String::from(r#"{"intValue":"1"}"#);
+        for _ in 0..crate::MAX_DEPTH {
+            value = format!(r#"{{"arrayValue":{{"values":[{value}]}}}}"#);
+        }
+        let document = format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"k","value":{value}}}]}}}}]}}"#
+        );
+        assert!(decode::<ExportTraceServiceRequest>(document.as_bytes()).is_err());
+        assert!(serde_decode::<ExportTraceServiceRequest>(document.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn non_finite_doubles_empty_messages_and_controls() {
+        let values = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            1e300,
+            5e-324,
+        ];
+        for value in values {
+            same_as_serde(&NumberDataPoint {
+                value: Some(number_data_point::Value::AsDouble(value)),
+                ..Default::default()
+            })
+            .unwrap();
+            same_as_serde(&HistogramDataPoint {
+                sum: Some(value),
+                explicit_bounds: vec![value, 0.0],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        same_as_serde(&AnyValue::default()).unwrap();
+        same_as_serde(&KeyValue {
+            key: "\u{0}\u{1f}\"\\\u{7f}\u{8}\u{c}é\n\r\tlong enough to take the chunked path\u{1}"
+                .into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::BytesValue(Bytes::from_static(
+                    b"\x00\xff\x10",
+                ))),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+}
