@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Message, Role, WebSocketConfig};
@@ -600,6 +601,10 @@ where
                         return Some((close::TOO_BIG, format!(
                             "message over the limit of {} bytes ({e})", settings.max_message_size
                         )));
+                    }
+                    // The peer went away without a close: nobody to tell.
+                    Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                        return None;
                     }
                     Some(Err(WsError::Protocol(e))) => return Some((close::PROTOCOL, e.to_string())),
                     Some(Err(WsError::Utf8(_))) => {
