@@ -466,6 +466,8 @@ async fn drive(
     let mut closing: Vec<oneshot::Sender<()>> = Vec::new();
     let mut failures: u32 = 0;
     loop {
+        // Requests whose callers stopped waiting are not worth a connection.
+        pending.retain(|_, request| !request.reply.is_closed());
         if pending.is_empty() {
             for done in closing.drain(..) {
                 let _ = done.send(());
