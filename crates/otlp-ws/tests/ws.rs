@@ -586,3 +586,47 @@ async fn plain_http_requests_are_told_to_upgrade() {
     assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
     bounded(server.shutdown()).await.unwrap();
 }
+
+/// A receiver that completes the handshake and then never reads: no pongs,
+/// no acknowledgements. The client's pings go unanswered, so it takes the
+/// connection as dead and opens another; the export fails as retryable when
+/// its timeout passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// tungstenite's handshake callback type returns an HTTP response as its error.
+#[allow(clippy::result_large_err)]
+async fn unanswered_pings_replace_the_connection() {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let echo = |_: &Request, mut response: Response| {
+                response.headers_mut().insert(
+                    "sec-websocket-protocol",
+                    "otlp.v1.protobuf".parse().unwrap(),
+                );
+                Ok(response)
+            };
+            if let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, echo).await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                held.push(ws);
+            }
+        }
+    });
+    let client = client(addr)
+        .keepalive(Duration::from_millis(50))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let error = bounded(client.export(request(Signal::Logs)))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Retryable, "{error}");
+    assert!(client.stats().connections() >= 2, "{:?}", client.stats());
+    assert!(accepted.load(Ordering::SeqCst) >= 2);
+    assert!(client.stats().resent() >= 1, "resent on the new connection");
+    silent.abort();
+}
