@@ -478,7 +478,7 @@ async fn wrong_tokens_and_foreign_origins_are_closed_with_4401_and_4403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_close_with_4000_and_pings_keep_them_open() {
     let server = Server::builder()
-        .idle_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_secs(1))
         .bind("127.0.0.1:0")
         .await
         .unwrap()
@@ -492,7 +492,7 @@ async fn idle_connections_close_with_4000_and_pings_keep_them_open() {
         .build()
         .unwrap();
     client.export(request(Signal::Logs)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     client.export(request(Signal::Logs)).await.unwrap();
     assert_eq!(client.stats().connections(), 1);
     bounded(client.close()).await;
