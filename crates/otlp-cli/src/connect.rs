@@ -23,7 +23,8 @@ pub(crate) struct ExporterArgs {
         value_name = "URL"
     )]
     endpoint: Option<String>,
-    /// grpc, http/protobuf, http/json, http/msgpack or http/cbor.
+    /// grpc, http/protobuf, http/json, http/msgpack, http/cbor or ws
+    /// (OTLP/WebSocket, protobuf, at <endpoint>/v1/ws).
     #[arg(
         long,
         short,
@@ -170,6 +171,28 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
                     return Err("over HTTP, --client-cert needs --ca: the CA that signed the receiver's certificate".into());
                 }
                 (None, None) => {}
+            }
+            let client = builder.build()?;
+            let wire = client.wire_format();
+            Ok((BoxExportService::new(client), wire))
+        }
+        Protocol::Ws => {
+            if ca.is_some() || identity.is_some() {
+                return Err(
+                    "over WebSocket, TLS (wss://) is not supported yet: drop --ca/--client-cert"
+                        .into(),
+                );
+            }
+            let mut builder = otlp_ws::Client::builder()
+                .endpoint(endpoint)
+                .codec(args.protocol.codec())
+                .compression(args.compression)
+                .timeout(timeout);
+            for (name, value) in &args.headers {
+                builder = builder.header(name.clone(), value.clone());
+            }
+            if let Some(token) = &args.bearer_token {
+                builder = builder.bearer_token(token.clone());
             }
             let client = builder.build()?;
             let wire = client.wire_format();

@@ -19,9 +19,15 @@ pub(crate) struct ListenArgs {
     /// Do not listen for OTLP/gRPC.
     #[arg(long, conflicts_with = "no_http")]
     no_grpc: bool,
-    /// Do not listen for OTLP/HTTP.
+    /// Do not listen for OTLP/HTTP (nor OTLP/WebSocket, served on its port).
     #[arg(long)]
     no_http: bool,
+    /// Path of the OTLP/WebSocket endpoint on the OTLP/HTTP listener.
+    #[arg(long, value_name = "PATH", default_value = otlp_ws::DEFAULT_PATH)]
+    ws: String,
+    /// Do not serve OTLP/WebSocket on the OTLP/HTTP listener.
+    #[arg(long)]
+    no_ws: bool,
     /// Accept only requests carrying `Authorization: Bearer TOKEN`; others
     /// are answered UNAUTHENTICATED (gRPC) or 401 (HTTP).
     #[arg(
@@ -55,6 +61,7 @@ impl ListenArgs {
 pub(crate) struct Servers {
     grpc: Option<otlp_grpc::ServerHandle>,
     http: Option<otlp_http::ServerHandle>,
+    ws: Option<otlp_ws::Upgrade>,
 }
 
 impl Servers {
@@ -69,6 +76,12 @@ impl Servers {
             && let Err(error) = http.shutdown().await
         {
             eprintln!("otlp: the HTTP listener stopped with an error: {error}");
+        }
+        // Upgraded connections outlive the HTTP server's drain: drain them too.
+        if let Some(ws) = self.ws
+            && !ws.shutdown().await
+        {
+            eprintln!("otlp: some OTLP/WebSocket connections did not close in time");
         }
     }
 }
@@ -116,10 +129,27 @@ pub(crate) async fn start<S: Sink + Clone>(
         );
         Some(server.spawn(sink.clone()))
     };
+    let ws = (!args.no_http && !args.no_ws).then(|| {
+        if !args.ws.starts_with('/') {
+            return Err(Error::from(format!(
+                "--ws {:?}: the path must start with '/'",
+                args.ws
+            )));
+        }
+        let mut settings = otlp_ws::Settings::default().max_message_size(args.max_request_size);
+        if let Some(token) = &args.auth_token {
+            settings = settings.bearer_token(token.clone());
+        }
+        Ok(otlp_ws::Upgrade::new(sink.clone(), settings))
+    });
+    let ws = ws.transpose()?;
     let http = if args.no_http {
         None
     } else {
         let mut builder = otlp_http::Server::builder().max_request_size(args.max_request_size);
+        if let Some(ws) = &ws {
+            builder = builder.route(args.ws.clone(), ws.clone());
+        }
         if let Some(token) = &args.auth_token {
             builder = builder.bearer_token(token.clone());
         }
@@ -138,9 +168,16 @@ pub(crate) async fn start<S: Sink + Clone>(
             "otlp {command}: OTLP/HTTP on {} ({scheme})",
             server.local_addr()
         );
+        if ws.is_some() {
+            eprintln!(
+                "otlp {command}: OTLP/WebSocket on {}{} ({scheme})",
+                server.local_addr(),
+                args.ws
+            );
+        }
         Some(server.spawn(sink))
     };
-    Ok(Servers { grpc, http })
+    Ok(Servers { grpc, http, ws })
 }
 
 /// Waits for Ctrl-C (or SIGTERM, as a service manager sends).

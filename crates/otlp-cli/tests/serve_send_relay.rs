@@ -318,3 +318,49 @@ fn send_to_nothing_fails_with_a_report() {
     assert!(report.contains("first error: retryable"), "{report}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 of 1 requests failed"));
 }
+
+#[test]
+fn serve_takes_websocket_exports_on_the_http_port() {
+    let out = temp_file("ws.jsonl");
+    let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
+    let http = serve.http.trim_start_matches("http://").to_owned();
+    let endpoint = format!("ws://{http}");
+    for compression in ["none", "zstd"] {
+        let sent = send(&[
+            "--endpoint",
+            &endpoint,
+            "--protocol",
+            "ws",
+            "--compression",
+            compression,
+            "--count",
+            "2",
+            "--records",
+            "50",
+        ]);
+        assert!(
+            sent.status.success(),
+            "{compression}: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+        let report = String::from_utf8_lossy(&sent.stdout);
+        assert!(report.contains("300 sent, 300 accepted"), "{report}");
+    }
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert!(
+        said.contains(&format!("otlp serve: OTLP/WebSocket on {http}/v1/ws")),
+        "{said}"
+    );
+    assert!(said.contains("received 200 spans in 4 requests"), "{said}");
+    assert_eq!(records_written(&out), [200, 200, 200]);
+
+    // Without --ws the path is not served, and the sender says so.
+    let serve = Background::start(&["serve", "--no-ws", "--out", out.to_str().expect("UTF-8")]);
+    let endpoint = serve.http.replacen("http://", "ws://", 1);
+    let refused = send(&["--endpoint", &endpoint, "--protocol", "ws", "--count", "1"]);
+    assert!(!refused.status.success());
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert!(!said.contains("OTLP/WebSocket"), "{said}");
+}

@@ -63,6 +63,11 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpR
 async fn route(shared: &Shared, request: Request<Incoming>) -> HttpResponse {
     let config = &shared.config;
     let path = request.uri().path();
+    if let Some(route) = config.routes.iter().find(|route| route.path == path) {
+        use tower::ServiceExt;
+        let Ok(response) = route.service.clone().oneshot(request).await;
+        return response;
+    }
     if config.health_path.as_deref() == Some(path) {
         return health(request.method());
     }

@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
+use tower::util::BoxCloneSyncService;
 
 use crate::cors::Cors;
 use crate::receive::{self, Routes};
@@ -63,8 +64,28 @@ pub(crate) struct Config {
     pub(crate) max_connections: usize,
     pub(crate) drain_timeout: Duration,
     pub(crate) cors: Option<Cors>,
+    pub(crate) routes: Vec<Route>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The service of an extra route: any request in, any response out.
+pub(crate) type RouteService =
+    BoxCloneSyncService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+
+/// A path served by a service of the user's (see [`ServerBuilder::route`]).
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) path: String,
+    pub(crate) service: RouteService,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerBuilder {
@@ -82,6 +103,7 @@ impl Default for ServerBuilder {
                 max_connections: 10_000,
                 drain_timeout: Duration::from_secs(30),
                 cors: None,
+                routes: Vec::new(),
                 #[cfg(feature = "tls")]
                 tls: None,
             },
@@ -159,6 +181,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves `path` with `service` on the same listener, before the OTLP
+    /// paths: requests to it (exact match) go to the service as they came,
+    /// without this server's bearer token, CORS or size limit — the service
+    /// applies its own. Connections are served with upgrades, so the service
+    /// may answer `101 Switching Protocols` and take the connection over
+    /// with `hyper::upgrade::on` (how `otlp-ws` serves `/v1/ws` here).
+    pub fn route<S>(mut self, path: impl Into<String>, service: S) -> Self
+    where
+        S: tower::Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.config.routes.push(Route {
+            path: path.into(),
+            service: BoxCloneSyncService::new(service),
+        });
+        self
+    }
+
     /// Serves TLS only (HTTP/1.1 and HTTP/2 by ALPN); for mTLS give a config
     /// with a client certificate verifier. See [`crate::tls`] for building one
     /// from PEM.
@@ -178,6 +222,9 @@ impl ServerBuilder {
                     path: path.clone(),
                 });
             }
+        }
+        if let Some(route) = self.config.routes.iter().find(|r| !r.path.starts_with('/')) {
+            return Err(BindError::InvalidRoute(route.path.clone()));
         }
         let listener = TcpListener::bind(addr).await.map_err(BindError::Io)?;
         Ok(Server {
@@ -328,6 +375,9 @@ pub enum BindError {
         /// The path given.
         path: String,
     },
+    /// An extra route's path does not start with `/`.
+    #[error("the route path {0:?} must start with '/'")]
+    InvalidRoute(String),
 }
 
 /// Serving stopped on an error.

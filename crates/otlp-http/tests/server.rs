@@ -821,3 +821,82 @@ async fn shutdown_gives_up_after_the_drain_timeout() {
         "a cut connection is retryable: {error}"
     );
 }
+
+#[tokio::test]
+async fn extra_routes_share_the_listener_and_may_take_the_connection_over() {
+    use hyper::body::Incoming;
+    use std::convert::Infallible;
+    // A route that answers 101 and echoes what comes after, as a WebSocket
+    // handler would take the connection over.
+    let echo = tower::service_fn(|mut request: Request<Incoming>| async move {
+        let upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            let Ok(upgraded) = upgrade.await else { return };
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buf = [0u8; 5];
+            if io.read_exact(&mut buf).await.is_ok() {
+                let _ = io.write_all(&buf).await;
+            }
+        });
+        let mut response = http::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        response
+            .headers_mut()
+            .insert(http::header::UPGRADE, "echo".parse().unwrap());
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, "upgrade".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    });
+    let sink = Recorder::new();
+    let server = Server::builder()
+        .bearer_token("otlp-only")
+        .route("/echo", echo)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(sink.clone());
+    let addr = server.local_addr();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    tokio::time::timeout(BOUND, async {
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+    })
+    .await
+    .expect("answered in time");
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream.write_all(b"hello").await.unwrap();
+    let mut echoed = [0u8; 5];
+    tokio::time::timeout(BOUND, stream.read_exact(&mut echoed))
+        .await
+        .expect("echoed in time")
+        .unwrap();
+    assert_eq!(&echoed, b"hello");
+    // The OTLP paths keep their own rules on the same listener.
+    let answer = send(
+        addr,
+        post("/v1/logs", "application/x-protobuf", None, Vec::new()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let invalid = Server::builder().route(
+        "echo",
+        tower::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }),
+    );
+    assert!(invalid.bind("127.0.0.1:0").await.is_err());
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
