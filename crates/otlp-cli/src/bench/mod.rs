@@ -309,7 +309,12 @@ fn print_table(figures: &[Figure]) {
         "{:width$}  {:>10}  {:>16}  {:>16}  {:>8}",
         "figure", "median ms", "ours", "baseline", "ratio"
     );
-    for figure in figures.iter().filter(|f| !f.name.starts_with("baseline.")) {
+    // A baseline row that names its own comparison (a transport's) is shown
+    // too, for its latencies.
+    for figure in figures
+        .iter()
+        .filter(|f| !f.name.starts_with("baseline.") || f.baseline.is_some())
+    {
         let baseline_name = match &figure.baseline {
             Some(name) => name.clone(),
             None => format!("baseline.{}", figure.name),
