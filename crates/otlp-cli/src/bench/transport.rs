@@ -318,3 +318,49 @@ impl Request {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use otlp_codec::Codec;
+    use otlp_compression::Compression;
+    use otlp_transport::Encoded;
+
+    use super::*;
+
+    #[test]
+    fn a_relay_sink_counts_requests_and_bytes_and_the_check_catches_a_loss() {
+        let sink = CountingSink::new(true);
+        let body = Bytes::from_static(b"0123456789");
+        let encoded = Encoded::new(
+            otlp_transport::Signal::Traces,
+            Codec::Protobuf,
+            Compression::None,
+            body,
+        );
+        let runtime = runtime().expect("a runtime");
+        for _ in 0..2 {
+            let outcome = runtime
+                .block_on(sink.export(Payload::Encoded(encoded.clone())))
+                .expect("the sink accepts");
+            assert_eq!(outcome, Outcome::Success);
+        }
+        let sent = Sent {
+            requests: 2,
+            spans: 1024,
+            bytes: 20,
+        };
+        check_received("row", sent, sink.received()).expect("everything arrived");
+        let three = Sent {
+            requests: 3,
+            spans: 1536,
+            bytes: 30,
+        };
+        let error = check_received("row", three, sink.received()).expect_err("one is missing");
+        assert!(
+            error
+                .to_string()
+                .contains("counted 2 requests and 20 bytes"),
+            "{error}"
+        );
+    }
+}
