@@ -69,7 +69,8 @@ pub(crate) struct Args {
     /// Time spent measuring each figure, in seconds.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     time: f64,
-    /// Most samples per figure (at least 5 are always taken).
+    /// Most samples per codec or compression figure (at least 5 are always
+    /// taken); a transport row keeps every export of its --time.
     #[arg(long, default_value_t = 100)]
     samples: usize,
 }
