@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Instructions per request = (count(setup, 200) - count(setup, 0)) / 200.
-//! Setups as in `benches/grpc.rs`: `baseline` (generated client and server,
+//! Setups as in `otlp bench grpc` (otlp-cli): `baseline` (generated client and server,
 //! the request cloned and encoded per call), `same-work` (ours, the same clone
 //! and encode), `decode` (ours, payload encoded beforehand), `relay` (ours,
 //! the sink takes the bytes undecoded).

@@ -8,6 +8,10 @@
 
 mod codec;
 mod compression;
+mod grpc;
+mod http;
+mod transport;
+mod ws;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,18 +23,43 @@ use otlp_datagen::{Dataset, Signal};
 
 use crate::Error;
 
-/// Measure our codecs and compressions beside the baseline crates
-/// (`opentelemetry-proto` with prost and serde_json; plain flate2, zstd, snap),
-/// in the same run, and print the ratios.
+/// Measure our codecs, compressions and transports beside the baseline crates
+/// (`opentelemetry-proto` with prost and serde_json; plain flate2, zstd, snap;
+/// tonic's generated OTLP service; plain hyper), in the same run, and print the
+/// ratios.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   otlp bench                                  # everything, a table with ratios
   otlp bench codec --data ../shared/bench/data
   otlp bench compression --json > figures.jsonl
+  otlp bench grpc http --time 3
 
 A ratio above 1 means ours is faster. Both sides share the machine, so compare
-ratios within one run rather than figures across runs.")]
+ratios within one run rather than figures across runs.
+
+Transports (grpc, http) send traces.pb split into 512-span requests from c
+tasks at once (c = 1 and 16), client and server in this process, for --time
+seconds per row after a warm-up; throughput is the spans/s the server
+accepted, with p50_ms and p99_ms of one export. Every server counts what it
+received and the run fails if that differs from what was sent. Rows:
+  grpc.none.c16.traces             ours doing the baseline's work: the request
+                                   encoded in the call, decoded by the server
+  grpc.encoded.none.c16.traces     ours sending a payload encoded beforehand
+  grpc.relay.none.c16.traces       the same to a server that takes the bytes as
+                                   they came (a relay): no decode
+  grpc.stream.none.c16.traces      encoded payloads over the streaming extension
+  ws.none.c16.traces, ws.relay.none.c16.traces   WebSocket, compared with
+                                   grpc.encoded… and grpc.relay… (no baseline
+                                   crate speaks OTLP over WebSocket)
+  baseline.grpc.none.c16.traces    tonic + opentelemetry-proto's generated
+                                   client and server
+  http.none.c16.traces             HTTP/1.1, both sides post the same encoded
+                                   body, the server decodes
+  http.relay.none.c16.traces       the same to a relay server
+  http.h2c.none.c16.traces, http.h2c.relay.none.c16.traces   the same on h2c
+  baseline.http.none.c16.traces    plain hyper client and server, prost decode
+The ratio of a .relay or .encoded row is to the baseline of its transport.")]
 pub(crate) struct Args {
     /// What to measure.
     #[arg(value_enum, default_value = "all")]
@@ -45,7 +74,8 @@ pub(crate) struct Args {
     /// Time spent measuring each figure, in seconds.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     time: f64,
-    /// Most samples per figure (at least 5 are always taken).
+    /// Most samples per codec or compression figure (at least 5 are always
+    /// taken); a transport row keeps every export of its --time.
     #[arg(long, default_value_t = 100)]
     samples: usize,
 }
@@ -56,6 +86,12 @@ enum Target {
     Codec,
     /// Compress and decompress `traces.pb` with every coding.
     Compression,
+    /// OTLP/gRPC exports of 512-span requests, against tonic.
+    Grpc,
+    /// OTLP/HTTP exports of 512-span requests (HTTP/1.1 and h2c), against hyper.
+    Http,
+    /// OTLP over WebSocket, beside our gRPC transport.
+    Ws,
     /// All of the above.
     All,
 }
@@ -90,6 +126,15 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
     }
     if all || args.targets.contains(&Target::Compression) {
         compression::run(&mut bench)?;
+    }
+    if all || args.targets.contains(&Target::Grpc) {
+        grpc::run(&mut bench)?;
+    }
+    if all || args.targets.contains(&Target::Http) {
+        http::run(&mut bench)?;
+    }
+    if all || args.targets.contains(&Target::Ws) {
+        ws::run(&mut bench)?;
     }
     bench.progress.finish_and_clear();
     if !args.json {
@@ -162,6 +207,7 @@ impl Bench {
             throughput,
             throughput_unit: "MB/s",
             extra: Vec::new(),
+            baseline: None,
         })
     }
 
@@ -219,17 +265,27 @@ impl Samples {
     fn max(&self) -> Duration {
         self.0[self.0.len() - 1]
     }
+
+    /// The sample below which a fraction `q` of them lie (nearest rank).
+    fn quantile(&self, q: f64) -> Duration {
+        let rank = (self.0.len() as f64 * q).ceil() as usize;
+        self.0[rank.clamp(1, self.0.len()) - 1]
+    }
 }
 
 /// One measured figure.
 struct Figure {
     name: String,
     samples: Samples,
-    /// Higher is better: MB/s for codecs and compression.
+    /// Higher is better: MB/s for codecs and compression, spans/s for
+    /// transports.
     throughput: f64,
     throughput_unit: &'static str,
     /// Further numbers of the figure, such as a compression `ratio`.
     extra: Vec<(&'static str, f64)>,
+    /// The baseline figure the table compares it with, when not
+    /// `baseline.<name>`.
+    baseline: Option<String>,
 }
 
 impl Figure {
@@ -261,11 +317,19 @@ fn print_table(figures: &[Figure]) {
         .unwrap_or(6)
         .max(6);
     println!(
-        "{:width$}  {:>10}  {:>12}  {:>12}  {:>8}",
+        "{:width$}  {:>10}  {:>16}  {:>16}  {:>8}",
         "figure", "median ms", "ours", "baseline", "ratio"
     );
-    for figure in figures.iter().filter(|f| !f.name.starts_with("baseline.")) {
-        let baseline_name = format!("baseline.{}", figure.name);
+    // A baseline row that names its own comparison (a transport's) is shown
+    // too, for its latencies.
+    for figure in figures
+        .iter()
+        .filter(|f| !f.name.starts_with("baseline.") || f.baseline.is_some())
+    {
+        let baseline_name = match &figure.baseline {
+            Some(name) => name.clone(),
+            None => format!("baseline.{}", figure.name),
+        };
         let baseline = figures.iter().find(|f| f.name == baseline_name);
         let unit = figure.throughput_unit;
         let ours = format!("{:.0} {unit}", figure.throughput);
@@ -282,7 +346,7 @@ fn print_table(figures: &[Figure]) {
             .map(|(k, v)| format!("  {k} {v:.3}"))
             .collect();
         println!(
-            "{:width$}  {:>10.3}  {:>12}  {:>12}  {:>8}{extra}",
+            "{:width$}  {:>10.3}  {:>16}  {:>16}  {:>8}{extra}",
             figure.name,
             figure.samples.median().as_secs_f64() * 1e3,
             ours,
@@ -307,6 +371,15 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_are_nearest_rank() {
+        let samples = Samples::new((1..=100).map(Duration::from_millis).collect());
+        assert_eq!(samples.quantile(0.50), Duration::from_millis(50));
+        assert_eq!(samples.quantile(0.99), Duration::from_millis(99));
+        let one = Samples::new(vec![Duration::from_millis(7)]);
+        assert_eq!(one.quantile(0.99), Duration::from_millis(7));
+    }
+
+    #[test]
     fn a_figure_as_json_has_the_dataset_readme_fields() {
         let figure = Figure {
             name: "proto.decode.traces".into(),
@@ -318,6 +391,7 @@ mod tests {
             throughput: 1.5,
             throughput_unit: "MB/s",
             extra: vec![("ratio", 0.25)],
+            baseline: None,
         };
         let json = figure.to_json();
         for key in [
