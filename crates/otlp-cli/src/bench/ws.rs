@@ -38,7 +38,8 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
             );
             if !bench.figures.iter().any(|f| f.name == grpc) {
                 bench.progress.set_message(grpc.clone());
-                let measured = runtime.block_on(grpc_row(
+                let measured = runtime.block_on(our_row(
+                    Transport::Grpc,
                     &requests,
                     concurrency,
                     bench.budget,
@@ -49,8 +50,14 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
             }
             let name = format!("ws.{infix}none.c{concurrency}.traces");
             bench.progress.set_message(name.clone());
-            let measured =
-                runtime.block_on(ws_row(&requests, concurrency, bench.budget, relay, &name))?;
+            let measured = runtime.block_on(our_row(
+                Transport::Ws,
+                &requests,
+                concurrency,
+                bench.budget,
+                relay,
+                &name,
+            ))?;
             bench.push_transport(name, grpc, measured);
         }
         bench.emit_since(from);
@@ -58,35 +65,17 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
     Ok(())
 }
 
-async fn ws_row(
-    requests: &Arc<Vec<Request>>,
-    concurrency: usize,
-    budget: Duration,
-    relay: bool,
-    name: &str,
-) -> Result<Measured, Error> {
-    let sink = CountingSink::new(relay);
-    let server = otlp_ws::Server::builder()
-        .bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("{name}: binding our WebSocket server: {e}"))?
-        .spawn(sink.clone());
-    let client = otlp_ws::Client::builder()
-        .endpoint(format!("ws://{}", server.local_addr()))
-        .build()
-        .map_err(|e| format!("{name}: building our WebSocket client: {e}"))?;
-    let measured = row(client.clone(), requests, concurrency, budget).await;
-    client.close().await;
-    server
-        .shutdown()
-        .await
-        .map_err(|e| format!("{name}: shutting our WebSocket server down: {e}"))?;
-    let measured = measured.map_err(|e| format!("{name}: {e}"))?;
-    check_received(name, measured.sent, sink.received())?;
-    Ok(measured)
+/// Our transports in these rows.
+#[derive(Clone, Copy)]
+enum Transport {
+    Grpc,
+    Ws,
 }
 
-async fn grpc_row(
+/// One row: our server with a counting sink, our client sending to it, the
+/// server shut down (so that every accepted call is counted), then checked.
+async fn our_row(
+    transport: Transport,
     requests: &Arc<Vec<Request>>,
     concurrency: usize,
     budget: Duration,
@@ -94,20 +83,44 @@ async fn grpc_row(
     name: &str,
 ) -> Result<Measured, Error> {
     let sink = CountingSink::new(relay);
-    let server = otlp_grpc::Server::builder()
-        .bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("{name}: binding our gRPC server: {e}"))?
-        .spawn(sink.clone());
-    let client = otlp_grpc::Client::builder()
-        .endpoint(format!("http://{}", server.local_addr()))
-        .build()
-        .map_err(|e| format!("{name}: building our gRPC client: {e}"))?;
-    let measured = row(client, requests, concurrency, budget).await;
-    server
-        .shutdown()
-        .await
-        .map_err(|e| format!("{name}: shutting our gRPC server down: {e}"))?;
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{name}: {what}: {e}");
+    let measured = match transport {
+        Transport::Grpc => {
+            let server = otlp_grpc::Server::builder()
+                .bind("127.0.0.1:0")
+                .await
+                .map_err(|e| failed("binding our gRPC server", &e))?
+                .spawn(sink.clone());
+            let client = otlp_grpc::Client::builder()
+                .endpoint(format!("http://{}", server.local_addr()))
+                .build()
+                .map_err(|e| failed("building our gRPC client", &e))?;
+            let measured = row(client, requests, concurrency, budget).await;
+            server
+                .shutdown()
+                .await
+                .map_err(|e| failed("shutting our gRPC server down", &e))?;
+            measured
+        }
+        Transport::Ws => {
+            let server = otlp_ws::Server::builder()
+                .bind("127.0.0.1:0")
+                .await
+                .map_err(|e| failed("binding our WebSocket server", &e))?
+                .spawn(sink.clone());
+            let client = otlp_ws::Client::builder()
+                .endpoint(format!("ws://{}", server.local_addr()))
+                .build()
+                .map_err(|e| failed("building our WebSocket client", &e))?;
+            let measured = row(client.clone(), requests, concurrency, budget).await;
+            client.close().await;
+            server
+                .shutdown()
+                .await
+                .map_err(|e| failed("shutting our WebSocket server down", &e))?;
+            measured
+        }
+    };
     let measured = measured.map_err(|e| format!("{name}: {e}"))?;
     check_received(name, measured.sent, sink.received())?;
     Ok(measured)
