@@ -24,7 +24,7 @@ pub(crate) struct ExporterArgs {
     )]
     endpoint: Option<String>,
     /// grpc, http/protobuf, http/json, http/msgpack, http/cbor or ws
-    /// (OTLP/WebSocket, protobuf, at <endpoint>/v1/ws).
+    /// (OTLP/WebSocket, protobuf, at `<endpoint>/v1/ws`).
     #[arg(
         long,
         short,

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use otlp_reliability::{RetryLayer, RetryPolicy};
 use otlp_transport::{
     BoxExportService, ErrorKind, ExportRequest, Outcome, Payload, Signal, WireFormat,
 };
 use tokio::task::JoinSet;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 use crate::Error;
 use crate::connect::{self, ExporterArgs};
@@ -27,7 +28,9 @@ Examples:
   otlp send --rate 50 --duration 60 --records 512      # 50 requests/s for a minute
   otlp send --file traces.pb --file out.jsonl          # replay files (.pb, .json, .jsonl)
 
-Exit status 1 when any request failed for good (after retries).")]
+Retryable failures (UNAVAILABLE, 503, a refused connection…) are retried for
+--retry-for seconds; a partial success is reported, never retried. Exit
+status 1 when any request failed for good.")]
 pub(crate) struct Args {
     #[command(flatten)]
     exporter: ExporterArgs,
@@ -56,6 +59,11 @@ pub(crate) struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Retry a request the receiver answered with a retryable error (or a
+    /// throttle) for up to this many seconds, with jittered exponential
+    /// backoff from 200 ms; 0 sends each request once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    retry_for: f64,
     /// Seed of the generated data: the same seed sends the same telemetry.
     #[arg(long, default_value_t = otlp_datagen::SEED)]
     seed: u64,
@@ -169,9 +177,30 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
         }),
     };
 
+    let retry = match args.retry_for {
+        0.0 => None,
+        seconds if seconds.is_finite() && seconds > 0.0 => Some(RetryLayer::new(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(200))
+                .max_interval(Duration::from_secs(5))
+                .max_elapsed(Duration::from_secs_f64(seconds))
+                .build()?,
+        )),
+        other => {
+            return Err(format!(
+                "--retry-for must be 0 or a positive number of seconds, not {other}"
+            )
+            .into());
+        }
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
         let (service, wire) = connect::exporter(&args.exporter)?;
+        let retries = retry.as_ref().map(RetryLayer::stats);
+        let service = match retry {
+            Some(retry) => BoxExportService::new(retry.layer(service)),
+            None => service,
+        };
         eprintln!(
             "otlp send: {} to {} ({}, {})",
             match &source {
@@ -182,17 +211,10 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             args.exporter.protocol,
             wire.compression().as_str(),
         );
-        Ok::<_, Error>(
-            send(
-                service,
-                wire,
-                Arc::new(source),
-                until,
-                args.rate,
-                args.concurrency,
-            )
-            .await,
-        )
+        let source = Arc::new(source);
+        let mut report = send(service, wire, source, until, args.rate, args.concurrency).await;
+        report.retried = retries.map_or(0, |stats| stats.snapshot().retries);
+        Ok::<_, Error>(report)
     })?;
     report.print();
     if report.failed > 0 {
@@ -283,6 +305,7 @@ struct Report {
     rejected: u64,
     failed: u64,
     failed_records: u64,
+    retried: u64,
     first_error: Option<String>,
     latencies: Latencies,
     elapsed: Duration,
@@ -326,7 +349,10 @@ impl Report {
             )
         };
         let seconds = self.elapsed.as_secs_f64().max(1e-9);
-        println!("requests  {} sent, {} failed", self.requests, self.failed);
+        println!(
+            "requests  {} sent, {} failed, {} retries",
+            self.requests, self.failed, self.retried
+        );
         println!(
             "records   {} sent, {} accepted, {} rejected (partial success), {} in failed requests",
             self.records, self.accepted, self.rejected, self.failed_records

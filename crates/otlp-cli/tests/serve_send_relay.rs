@@ -315,6 +315,13 @@ fn send_to_nothing_fails_with_a_report() {
     assert!(!output.status.success());
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(report.contains("1 sent, 1 failed"), "{report}");
+    let retries: u64 = report
+        .split(" failed, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the report counts retries");
+    assert!(retries >= 1, "a refused connection is retried: {report}");
     assert!(report.contains("first error: retryable"), "{report}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 of 1 requests failed"));
 }
