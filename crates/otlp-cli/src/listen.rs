@@ -58,30 +58,13 @@ impl ListenArgs {
 }
 
 /// The running listeners.
-pub(crate) struct Servers {
-    grpc: Option<otlp_grpc::ServerHandle>,
-    http: Option<otlp_http::ServerHandle>,
-    ws: Option<otlp_ws::Upgrade>,
-}
+pub(crate) struct Servers(otlp::Receiver);
 
 impl Servers {
     /// Stops accepting, answers every call in flight, and returns.
     pub(crate) async fn shutdown(self) {
-        if let Some(grpc) = self.grpc
-            && let Err(error) = grpc.shutdown().await
-        {
-            eprintln!("otlp: the gRPC listener stopped with an error: {error}");
-        }
-        if let Some(http) = self.http
-            && let Err(error) = http.shutdown().await
-        {
-            eprintln!("otlp: the HTTP listener stopped with an error: {error}");
-        }
-        // Upgraded connections outlive the HTTP server's drain: drain them too.
-        if let Some(ws) = self.ws
-            && !ws.shutdown().await
-        {
-            eprintln!("otlp: some OTLP/WebSocket connections did not close in time");
+        for problem in self.0.shutdown().await {
+            eprintln!("otlp: {problem}");
         }
     }
 }
@@ -101,83 +84,47 @@ pub(crate) async fn start<S: Sink + Clone>(
     sink: S,
     command: &str,
 ) -> Result<Servers, Error> {
-    let cert = read(&args.tls_cert)?;
-    let key = read(&args.tls_key)?;
-    let client_ca = read(&args.client_ca)?;
-    let scheme = if cert.is_some() { "TLS" } else { "plaintext" };
-
-    let grpc = if args.no_grpc {
-        None
+    let mut builder = otlp::Receiver::builder().max_request_size(args.max_request_size);
+    if !args.no_grpc {
+        builder = builder.grpc(args.grpc.clone());
+    }
+    if !args.no_http {
+        builder = builder.http(args.http.clone());
+        if !args.no_ws {
+            builder = builder.websocket(args.ws.clone());
+        }
+    }
+    if let Some(token) = &args.auth_token {
+        builder = builder.bearer_token(token.clone());
+    }
+    if let (Some(cert), Some(key)) = (read(&args.tls_cert)?, read(&args.tls_key)?) {
+        builder = builder.tls(cert, key);
+    }
+    if let Some(ca) = read(&args.client_ca)? {
+        builder = builder.client_ca(ca);
+    }
+    let receiver = builder.start(sink).await.map_err(|e| match e {
+        otlp::receiver::ReceiverError::Bind { transport, .. } => format!(
+            "{e}; pick another address with --{}",
+            transport.to_ascii_lowercase()
+        ),
+        other => other.to_string(),
+    })?;
+    let scheme = if args.tls_cert.is_some() {
+        "TLS"
     } else {
-        let mut builder = otlp_grpc::Server::builder().max_request_size(args.max_request_size);
-        if let Some(token) = &args.auth_token {
-            builder = builder.bearer_token(token.clone());
-        }
-        if let (Some(cert), Some(key)) = (&cert, &key) {
-            builder = builder.tls(cert, key);
-        }
-        if let Some(ca) = &client_ca {
-            builder = builder.client_ca(ca);
-        }
-        let server = builder
-            .bind(args.grpc.as_str())
-            .await
-            .map_err(|e| format!("cannot listen for OTLP/gRPC on {}: {e} (another collector running? pick another address with --grpc)", args.grpc))?;
-        eprintln!(
-            "otlp {command}: OTLP/gRPC on {} ({scheme})",
-            server.local_addr()
-        );
-        Some(server.spawn(sink.clone()))
+        "plaintext"
     };
-    let ws = (!args.no_http && !args.no_ws).then(|| {
-        if !args.ws.starts_with('/') {
-            return Err(Error::from(format!(
-                "--ws {:?}: the path must start with '/'",
-                args.ws
-            )));
+    if let Some(addr) = receiver.grpc_addr() {
+        eprintln!("otlp {command}: OTLP/gRPC on {addr} ({scheme})");
+    }
+    if let Some(addr) = receiver.http_addr() {
+        eprintln!("otlp {command}: OTLP/HTTP on {addr} ({scheme})");
+        if let Some(path) = receiver.websocket_path() {
+            eprintln!("otlp {command}: OTLP/WebSocket on {addr}{path} ({scheme})");
         }
-        let mut settings = otlp_ws::Settings::default().max_message_size(args.max_request_size);
-        if let Some(token) = &args.auth_token {
-            settings = settings.bearer_token(token.clone());
-        }
-        Ok(otlp_ws::Upgrade::new(sink.clone(), settings))
-    });
-    let ws = ws.transpose()?;
-    let http = if args.no_http {
-        None
-    } else {
-        let mut builder = otlp_http::Server::builder().max_request_size(args.max_request_size);
-        if let Some(ws) = &ws {
-            builder = builder.route(args.ws.clone(), ws.clone());
-        }
-        if let Some(token) = &args.auth_token {
-            builder = builder.bearer_token(token.clone());
-        }
-        if let (Some(cert), Some(key)) = (&cert, &key) {
-            builder = builder.tls(otlp_http::tls::server_config(
-                cert,
-                key,
-                client_ca.as_deref(),
-            )?);
-        }
-        let server = builder
-            .bind(args.http.as_str())
-            .await
-            .map_err(|e| format!("cannot listen for OTLP/HTTP on {}: {e} (another collector running? pick another address with --http)", args.http))?;
-        eprintln!(
-            "otlp {command}: OTLP/HTTP on {} ({scheme})",
-            server.local_addr()
-        );
-        if ws.is_some() {
-            eprintln!(
-                "otlp {command}: OTLP/WebSocket on {}{} ({scheme})",
-                server.local_addr(),
-                args.ws
-            );
-        }
-        Some(server.spawn(sink))
-    };
-    Ok(Servers { grpc, http, ws })
+    }
+    Ok(Servers(receiver))
 }
 
 /// Waits for Ctrl-C (or SIGTERM, as a service manager sends).

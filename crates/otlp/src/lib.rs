@@ -81,6 +81,7 @@ pub mod config;
 #[cfg(any(feature = "grpc", feature = "http"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http"))))]
 pub mod exporter;
+pub mod receiver;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod sink;
@@ -91,3 +92,4 @@ pub use otlp_codec as codec;
 pub use otlp_compression as compression;
 pub use otlp_proto as proto;
 pub use otlp_transport as transport;
+pub use receiver::Receiver;
