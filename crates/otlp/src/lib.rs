@@ -17,14 +17,17 @@
 //!   [`ExporterConfig`] (or straight from the environment with
 //!   `Exporter::from_env`): the protocol's transport client, retry with the
 //!   Collector's defaults, and a batch processor in front.
+//! - [`receiver`]: a [`Receiver`] — OTLP/gRPC (feature `grpc`), OTLP/HTTP
+//!   (feature `http`) and OTLP over WebSocket on the HTTP port (feature `ws`)
+//!   listening together, feeding one sink, with shared auth, TLS and size
+//!   limit, and one drain on shutdown.
 //! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
 //!   which writes what a receiver accepts as OTLP/JSON lines.
 //! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],
 //!   [`compression`], [`transport`] (signals, payloads, outcomes, errors).
 //!
 //! Any transport client plugs into a [`BatchProcessor`] as an export
-//! service, and any transport server takes a sink; a `Receiver::builder()`
-//! wiring several servers to one sink is still to come.
+//! service, and any transport server (or the [`Receiver`]) takes a sink.
 //!
 //! # Place in the layers
 //! Level 5: above the transports and the reliability layers, below the
