@@ -590,7 +590,20 @@ impl Inner {
         let mut data = BytesMut::new();
         let mut trailers = None;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|status| status_error(&status))?;
+            // The answer broke off mid-way (connection reset, stream reset):
+            // the server never said how the call went, so, as gRPC clients
+            // do for transport failures, it is UNAVAILABLE (retryable), not
+            // the UNKNOWN/INTERNAL the body error carries.
+            let frame = frame.map_err(|status| {
+                ExportError::from_grpc_code(
+                    grpc_code::UNAVAILABLE,
+                    &format!(
+                        "the connection failed while reading the answer: {}",
+                        status.message()
+                    ),
+                    None,
+                )
+            })?;
             match frame.into_data() {
                 Ok(chunk) => {
                     if data.len() + chunk.len() > limit {
@@ -608,7 +621,8 @@ impl Inner {
             .as_ref()
             .and_then(Status::from_header_map)
             .or_else(|| Status::from_header_map(&parts.headers))
-            .unwrap_or_else(|| Status::internal("the response ended without a grpc-status"));
+            // A stream cut before its trailers: a transport failure.
+            .unwrap_or_else(|| Status::unavailable("the response ended without a grpc-status"));
         if status.code() != tonic::Code::Ok {
             return Err(status_error(&status));
         }
