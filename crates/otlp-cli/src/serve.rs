@@ -63,8 +63,9 @@ fn describe(summary: &SinkSummary) -> String {
         .into_iter()
         .filter_map(|signal| {
             let s = summary.per_signal.get(&signal)?;
+            let plural = if s.requests == 1 { "" } else { "s" };
             Some(format!(
-                "{} {} in {} requests",
+                "{} {} in {} request{plural}",
                 s.records,
                 signal.record_name(),
                 s.requests
