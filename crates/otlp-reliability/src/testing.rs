@@ -104,17 +104,44 @@ pub(crate) fn sized(n: usize, tag: u8) -> Encoded {
     )
 }
 
-/// Records the `tracing` events emitted on this thread while it is the
-/// default subscriber, as `LEVEL field=value …` lines.
+/// Records the `tracing` events emitted on this thread while its guard
+/// lives, as `LEVEL field=value …` lines.
+///
+/// One global subscriber, installed once, hands each event to the recorder
+/// of the thread that emitted it. A scoped (`set_default`) subscriber per
+/// test is not enough: tests run in parallel, and a callsite first reached
+/// on a thread without a subscriber can have its interest cached as "never",
+/// so a later test's events from that callsite were lost now and then.
 #[derive(Clone, Default)]
 pub(crate) struct Events(Arc<Mutex<Vec<String>>>);
 
+thread_local! {
+    static RECORDER: std::cell::RefCell<Option<Events>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Stops this thread's recording when dropped.
+pub(crate) struct Recording(());
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        RECORDER.with(|r| r.borrow_mut().take());
+    }
+}
+
+/// The global subscriber: every event to the emitting thread's recorder.
+struct Router;
+
 impl Events {
     /// Starts recording on this thread until the guard is dropped.
-    pub(crate) fn record() -> (Self, tracing::subscriber::DefaultGuard) {
+    pub(crate) fn record() -> (Self, Recording) {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            tracing::subscriber::set_global_default(Router)
+                .expect("no other global subscriber in the unit tests");
+        });
         let events = Self::default();
-        let guard = tracing::subscriber::set_default(events.clone());
-        (events, guard)
+        RECORDER.with(|r| *r.borrow_mut() = Some(events.clone()));
+        (events, Recording(()))
     }
 
     pub(crate) fn lines(&self) -> Vec<String> {
@@ -130,7 +157,7 @@ impl Events {
     }
 }
 
-impl tracing::Subscriber for Events {
+impl tracing::Subscriber for Router {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
@@ -151,9 +178,13 @@ impl tracing::Subscriber for Events {
                 let _ = write!(self.0, " {}={:?}", field.name(), value);
             }
         }
-        let mut line = Line(event.metadata().level().to_string());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
+        RECORDER.with(|r| {
+            if let Some(events) = r.borrow().as_ref() {
+                let mut line = Line(event.metadata().level().to_string());
+                event.record(&mut line);
+                events.0.lock().unwrap().push(line.0);
+            }
+        });
     }
 
     fn enter(&self, _: &tracing::span::Id) {}
