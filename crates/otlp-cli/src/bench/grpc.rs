@@ -33,7 +33,7 @@ use crate::Error;
 
 /// Our variants, as named in the figure (`grpc.<variant>none.c1.traces`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Setup {
+pub(super) enum Setup {
     SameWork,
     Encoded,
     Relay,
@@ -86,7 +86,7 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
     Ok(())
 }
 
-async fn our_row(
+pub(super) async fn our_row(
     requests: &Arc<Vec<Request>>,
     concurrency: usize,
     budget: Duration,

@@ -9,7 +9,7 @@
 //! - `ws.relay.none.c<c>.traces`: to a sink that takes the bytes as they
 //!   came, beside `grpc.relay.none.c<c>.traces`.
 //!
-//! The gRPC rows are measured here unless `otlp bench all` (or `grpc`)
+//! The gRPC rows (`otlp bench grpc`'s own row function) are measured here unless `otlp bench all` (or `grpc`)
 //! already measured them in this run.
 
 use std::future::Future;
@@ -22,6 +22,7 @@ use otlp_transport::{Encoded, ExportService, Outcome, Signal};
 use tower::ServiceExt;
 
 use super::Bench;
+use super::grpc::{self, Setup};
 use super::transport::{self, CONCURRENCY, CountingSink, Measured, Request, check_received};
 use crate::Error;
 
@@ -38,26 +39,19 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
             );
             if !bench.figures.iter().any(|f| f.name == grpc) {
                 bench.progress.set_message(grpc.clone());
-                let measured = runtime.block_on(our_row(
-                    Transport::Grpc,
+                let measured = runtime.block_on(grpc::our_row(
                     &requests,
                     concurrency,
                     bench.budget,
-                    relay,
+                    if relay { Setup::Relay } else { Setup::Encoded },
                     &grpc,
                 ))?;
                 bench.push_transport(grpc.clone(), grpc.clone(), measured);
             }
             let name = format!("ws.{infix}none.c{concurrency}.traces");
             bench.progress.set_message(name.clone());
-            let measured = runtime.block_on(our_row(
-                Transport::Ws,
-                &requests,
-                concurrency,
-                bench.budget,
-                relay,
-                &name,
-            ))?;
+            let measured =
+                runtime.block_on(ws_row(&requests, concurrency, bench.budget, relay, &name))?;
             bench.push_transport(name, grpc, measured);
         }
         bench.emit_since(from);
@@ -65,17 +59,10 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
     Ok(())
 }
 
-/// Our transports in these rows.
-#[derive(Clone, Copy)]
-enum Transport {
-    Grpc,
-    Ws,
-}
-
-/// One row: our server with a counting sink, our client sending to it, the
-/// server shut down (so that every accepted call is counted), then checked.
-async fn our_row(
-    transport: Transport,
+/// One row: our WebSocket server with a counting sink, our client sending
+/// to it, the server shut down (so that every accepted call is counted),
+/// then checked.
+async fn ws_row(
     requests: &Arc<Vec<Request>>,
     concurrency: usize,
     budget: Duration,
@@ -84,43 +71,21 @@ async fn our_row(
 ) -> Result<Measured, Error> {
     let sink = CountingSink::new(relay);
     let failed = |what: &str, e: &dyn std::fmt::Display| format!("{name}: {what}: {e}");
-    let measured = match transport {
-        Transport::Grpc => {
-            let server = otlp_grpc::Server::builder()
-                .bind("127.0.0.1:0")
-                .await
-                .map_err(|e| failed("binding our gRPC server", &e))?
-                .spawn(sink.clone());
-            let client = otlp_grpc::Client::builder()
-                .endpoint(format!("http://{}", server.local_addr()))
-                .build()
-                .map_err(|e| failed("building our gRPC client", &e))?;
-            let measured = row(client, requests, concurrency, budget).await;
-            server
-                .shutdown()
-                .await
-                .map_err(|e| failed("shutting our gRPC server down", &e))?;
-            measured
-        }
-        Transport::Ws => {
-            let server = otlp_ws::Server::builder()
-                .bind("127.0.0.1:0")
-                .await
-                .map_err(|e| failed("binding our WebSocket server", &e))?
-                .spawn(sink.clone());
-            let client = otlp_ws::Client::builder()
-                .endpoint(format!("ws://{}", server.local_addr()))
-                .build()
-                .map_err(|e| failed("building our WebSocket client", &e))?;
-            let measured = row(client.clone(), requests, concurrency, budget).await;
-            client.close().await;
-            server
-                .shutdown()
-                .await
-                .map_err(|e| failed("shutting our WebSocket server down", &e))?;
-            measured
-        }
-    };
+    let server = otlp_ws::Server::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .map_err(|e| failed("binding our WebSocket server", &e))?
+        .spawn(sink.clone());
+    let client = otlp_ws::Client::builder()
+        .endpoint(format!("ws://{}", server.local_addr()))
+        .build()
+        .map_err(|e| failed("building our WebSocket client", &e))?;
+    let measured = row(client.clone(), requests, concurrency, budget).await;
+    client.close().await;
+    server
+        .shutdown()
+        .await
+        .map_err(|e| failed("shutting our WebSocket server down", &e))?;
     let measured = measured.map_err(|e| format!("{name}: {e}"))?;
     check_received(name, measured.sent, sink.received())?;
     Ok(measured)
