@@ -155,6 +155,6 @@ pub use client::{
     DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT,
 };
 pub use server::{
-    BindError, DEFAULT_MAX_REQUEST_SIZE, MAX_REQUEST_SIZE_LIMIT, ServeError, Server, ServerBuilder,
-    ServerHandle,
+    BindError, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_REQUEST_SIZE, MAX_REQUEST_SIZE_LIMIT, ServeError,
+    Server, ServerBuilder, ServerHandle,
 };

@@ -48,9 +48,13 @@ pub struct ServerBuilder {
     concurrency_limit_per_connection: Option<usize>,
     keepalive: Option<(Duration, Duration)>,
     request_timeout: Option<Duration>,
+    drain_timeout: Duration,
     #[cfg(feature = "tls")]
     tls: crate::tls::ServerTls,
 }
+
+/// How long a shutdown waits for the calls in flight by default: 30 seconds.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for ServerBuilder {
     fn default() -> Self {
@@ -61,6 +65,7 @@ impl Default for ServerBuilder {
             concurrency_limit_per_connection: None,
             keepalive: None,
             request_timeout: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             #[cfg(feature = "tls")]
             tls: crate::tls::ServerTls::default(),
         }
@@ -109,6 +114,17 @@ impl ServerBuilder {
     /// client's shorter `grpc-timeout` still wins).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest a shutdown waits for calls in flight and for clients to
+    /// close their connections (default [`DEFAULT_DRAIN_TIMEOUT`]); then the
+    /// server stops anyway. Without it, a client that vanished without
+    /// closing its connection (a dead host, a dropped NAT entry) would hold
+    /// the shutdown forever. A call cut off this way gets no answer, so its
+    /// client retries it: nothing the sink accepted is lost.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
         self
     }
 
@@ -174,6 +190,7 @@ impl ServerBuilder {
             transport,
             max_request_size: self.max_request_size,
             token,
+            drain_timeout: self.drain_timeout,
         })
     }
 }
@@ -186,6 +203,7 @@ pub struct Server {
     transport: tonic::transport::Server,
     max_request_size: usize,
     token: Option<Bytes>,
+    drain_timeout: Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -211,13 +229,16 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting connections,
     /// lets the calls in flight finish (their answers reach the clients) and
-    /// returns.
+    /// returns — at the latest after the
+    /// [drain timeout](ServerBuilder::drain_timeout).
     pub async fn serve(
         self,
         sink: impl Sink,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let (drain, draining) = tokio::sync::watch::channel(false);
+        let mut stopping = drain.subscribe();
+        let drain_timeout = self.drain_timeout;
         let shared = Arc::new(Shared {
             sink: Arc::new(sink),
             max_request_size: self.max_request_size,
@@ -248,16 +269,26 @@ impl Server {
         };
         let mut transport = self.transport;
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        transport
+        let serving = transport
             .add_service(health_service)
             .add_service(TracesService(shared.clone()))
             .add_service(MetricsService(shared.clone()))
             .add_service(LogsService(shared.clone()))
             .add_service(ProfilesService(shared.clone()))
             .add_service(crate::stream::StreamService(shared))
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .map_err(ServeError)
+            .serve_with_incoming_shutdown(incoming, shutdown);
+        let deadline = async move {
+            if stopping.wait_for(|stopping| *stopping).await.is_err() {
+                // Serving ended on its own; the other branch has its result.
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(drain_timeout).await;
+        };
+        tokio::select! {
+            biased;
+            served = serving => served.map_err(ServeError),
+            () = deadline => Ok(()),
+        }
     }
 
     /// Serves on a task of the current tokio runtime until
@@ -381,9 +412,12 @@ pub(crate) async fn handle(
     signal: Signal,
     request: Request<Body>,
 ) -> Response<Body> {
-    let mut response = match export(shared, signal, request).await {
-        Ok(response) => response,
-        Err(status) => status.into_http(),
+    let mut response = match refuse_content_type(request.headers()) {
+        Some(refusal) => refusal,
+        None => match export(shared, signal, request).await {
+            Ok(response) => response,
+            Err(status) => status.into_http(),
+        },
     };
     response
         .headers_mut()
@@ -522,6 +556,42 @@ pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Sta
         ))
     }
 }
+
+/// The answer to a call that is not gRPC with protobuf messages; those are
+/// `application/grpc`, optionally `+proto`, with or without parameters.
+///
+/// Anything else is not a gRPC call, and gets HTTP 415 as the gRPC protocol
+/// asks (with `grpc-status` INVALID_ARGUMENT, as grpc-go answers), so that a
+/// plain HTTP client cannot take the error for a success. `application/grpc+json`
+/// and other codecs are gRPC calls this server cannot read: UNIMPLEMENTED.
+pub(crate) fn refuse_content_type(headers: &HeaderMap) -> Option<Response<Body>> {
+    let value = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    let text = String::from_utf8_lossy(value.unwrap_or_default());
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let subtype = essence
+        .get(..GRPC.len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(GRPC))
+        .map(|_| &essence[GRPC.len()..]);
+    match subtype {
+        Some(subtype) if subtype.is_empty() || subtype.eq_ignore_ascii_case("+proto") => None,
+        Some(subtype) if subtype.starts_with('+') => Some(
+            Status::unimplemented(format!(
+                "content-type {text:?}: this server reads protobuf messages only; send application/grpc"
+            ))
+            .into_http(),
+        ),
+        _ => {
+            let mut response = Status::invalid_argument(format!(
+                "invalid gRPC request content-type {text:?}: send application/grpc (OTLP/HTTP is served on another port)"
+            ))
+            .into_http();
+            *response.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            Some(response)
+        }
+    }
+}
+
+const GRPC: &str = "application/grpc";
 
 /// The compression named by `grpc-encoding`; an unknown or unsupported one is
 /// UNIMPLEMENTED, as gRPC requires (the response lists what is supported).

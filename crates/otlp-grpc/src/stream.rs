@@ -87,9 +87,11 @@ fn open_stream(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
     } else {
         server::authorized(&shared, &parts.headers)
     };
-    let mut response = match check {
-        Err(status) => status.into_http(),
-        Ok(()) => {
+    let refusal =
+        server::refuse_content_type(&parts.headers).or_else(|| check.err().map(Status::into_http));
+    let mut response = match refusal {
+        Some(refusal) => refusal,
+        None => {
             let (frames, outgoing) = mpsc::channel(16);
             tokio::spawn(serve_stream(shared.clone(), body, frames));
             let mut response = Response::new(Body::new(ChannelBody(outgoing)));

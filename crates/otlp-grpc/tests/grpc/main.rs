@@ -6,6 +6,7 @@ mod support;
 mod interop;
 mod lifecycle;
 mod limits;
+mod protocol;
 mod roundtrip;
 mod streaming;
 #[cfg(feature = "tls")]
