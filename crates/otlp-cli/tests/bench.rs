@@ -62,11 +62,12 @@ fn bench_compression_writes_a_json_line_per_figure_with_its_baseline() {
     assert!(gzip["ratio"].as_f64().expect("a ratio") > 2.0, "{gzip}");
 }
 
-/// Runs `otlp bench <target> --json --time 0.05` on generated data and
-/// returns its figures.
-fn transport_figures(target: &str) -> Vec<serde_json::Value> {
+/// Runs `otlp bench <target> --json --time 0.05 <extra>` on generated data
+/// and returns its figures.
+fn transport_figures(target: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let output = otlp()
         .args(["bench", target, "--json", "--time", "0.05"])
+        .args(extra)
         .env_remove("OTLP_BENCH_DATA")
         .output()
         .expect("the binary runs");
@@ -115,8 +116,38 @@ fn check_transport_figures(figures: &[serde_json::Value], expected: &[String]) {
 }
 
 #[test]
+fn bench_grpc_compares_compressed_calls_with_tonic_compressing_too() {
+    let figures = transport_figures("grpc", &["--compression", "gzip,zstd"]);
+    let mut expected = Vec::new();
+    for coding in ["gzip", "zstd"] {
+        for c in [1, 16] {
+            // No stream rows: the extension does not compress its messages.
+            for prefix in ["baseline.grpc.", "grpc.", "grpc.encoded.", "grpc.relay."] {
+                expected.push(format!("{prefix}{coding}.c{c}.traces"));
+            }
+        }
+    }
+    check_transport_figures(&figures, &expected);
+}
+
+#[test]
+fn bench_grpc_refuses_a_coding_the_baseline_lacks() {
+    let output = otlp()
+        .args(["bench", "grpc", "--compression", "snappy", "--time", "0.05"])
+        .env_remove("OTLP_BENCH_DATA")
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tonic, the baseline, has no snappy"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bench_grpc_measures_ours_and_tonic_with_latency_percentiles() {
-    let figures = transport_figures("grpc");
+    let figures = transport_figures("grpc", &[]);
     let mut expected = Vec::new();
     for c in [1, 16] {
         for prefix in [
@@ -134,7 +165,7 @@ fn bench_grpc_measures_ours_and_tonic_with_latency_percentiles() {
 
 #[test]
 fn bench_http_measures_ours_and_hyper_on_both_protocols() {
-    let figures = transport_figures("http");
+    let figures = transport_figures("http", &[]);
     let mut expected = Vec::new();
     for protocol in ["", "h2c."] {
         for c in [1, 16] {
@@ -172,7 +203,7 @@ fn every_command_has_help_with_examples() {
 
 #[test]
 fn bench_ws_measures_websocket_beside_our_grpc() {
-    let figures = transport_figures("ws");
+    let figures = transport_figures("ws", &[]);
     let mut expected = Vec::new();
     for c in [1, 16] {
         for prefix in ["ws.", "ws.relay.", "grpc.encoded.", "grpc.relay."] {

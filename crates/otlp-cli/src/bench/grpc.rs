@@ -12,17 +12,26 @@
 //!   exporter that encodes once sends), same server.
 //! - `grpc.relay.…`: the same to a sink that takes the bytes as they came.
 //! - `grpc.stream.…`: encoded payloads over the otlp-rs streaming extension
-//!   (one stream, window [`STREAM_WINDOW`]) to the decoding sink.
+//!   (one stream, window [`STREAM_WINDOW`]) to the decoding sink; only
+//!   uncompressed (the extension does not compress its messages).
+//!
+//! With `--compression gzip` (or zstd, deflate), the rows are repeated with
+//! that `grpc-encoding` on both sides: tonic compresses in the call and its
+//! server decompresses; ours compresses in the call (same work) or sends the
+//! payload compressed once (encoded, relay), and the relay sink takes the
+//! compressed bytes as they came.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1 as baseline;
 use otlp_codec::Codec;
-use otlp_compression::Compression;
+use otlp_compression::{Compression, Encoder};
 use otlp_grpc::{Client, Server};
 use otlp_transport::{Encoded, Outcome, Signal};
 use prost::Message;
+use tonic::codec::CompressionEncoding;
 use tower::ServiceExt;
 
 use super::Bench;
@@ -67,64 +76,128 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
             .collect::<Result<_, _>>()?,
     );
     let runtime = transport::runtime()?;
-    let compression = "none";
-    for concurrency in CONCURRENCY {
-        let base = format!("baseline.grpc.{compression}.c{concurrency}.traces");
-        let from = bench.figures.len();
-        bench.progress.set_message(base.clone());
-        let measured = runtime.block_on(baseline_row(&theirs, concurrency, bench.budget, &base))?;
-        bench.push_transport(base.clone(), base.clone(), measured);
-        for setup in [Setup::SameWork, Setup::Encoded, Setup::Relay, Setup::Stream] {
-            let name = format!("grpc.{}{compression}.c{concurrency}.traces", setup.infix());
-            bench.progress.set_message(name.clone());
-            let measured =
-                runtime.block_on(our_row(&requests, concurrency, bench.budget, setup, &name))?;
-            bench.push_transport(name, base.clone(), measured);
+    for compression in bench.grpc_compressions.clone() {
+        let tonic_encoding = match compression {
+            Compression::None => None,
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::Deflate => Some(CompressionEncoding::Deflate),
+            other => {
+                return Err(format!(
+                    "--compression {other}: tonic, the baseline, has no {other}; use none, gzip, zstd or deflate"
+                )
+                .into());
+            }
+        };
+        let setups: &[Setup] = if compression == Compression::None {
+            &[Setup::SameWork, Setup::Encoded, Setup::Relay, Setup::Stream]
+        } else {
+            &[Setup::SameWork, Setup::Encoded, Setup::Relay]
+        };
+        for concurrency in CONCURRENCY {
+            let coding = transport::coding(compression);
+            let base = format!("baseline.grpc.{coding}.c{concurrency}.traces");
+            let from = bench.figures.len();
+            bench.progress.set_message(base.clone());
+            let measured = runtime.block_on(baseline_row(
+                &theirs,
+                concurrency,
+                bench.budget,
+                tonic_encoding,
+                &base,
+            ))?;
+            bench.push_transport(base.clone(), base.clone(), measured);
+            for &setup in setups {
+                let name = format!("grpc.{}{coding}.c{concurrency}.traces", setup.infix());
+                bench.progress.set_message(name.clone());
+                let row = Row {
+                    concurrency,
+                    budget: bench.budget,
+                    setup,
+                    compression,
+                };
+                let measured = runtime.block_on(our_row(&requests, row, &name))?;
+                bench.push_transport(name, base.clone(), measured);
+            }
+            bench.emit_since(from);
         }
-        bench.emit_since(from);
     }
     Ok(())
 }
 
+/// How one of our rows is run.
+pub(super) struct Row {
+    pub(super) concurrency: usize,
+    pub(super) budget: Duration,
+    pub(super) setup: Setup,
+    pub(super) compression: Compression,
+}
+
 pub(super) async fn our_row(
     requests: &Arc<Vec<Request>>,
-    concurrency: usize,
-    budget: Duration,
-    setup: Setup,
+    row: Row,
     name: &str,
 ) -> Result<transport::Measured, Error> {
+    let Row {
+        concurrency,
+        budget,
+        setup,
+        compression,
+    } = row;
     let sink = CountingSink::new(setup == Setup::Relay);
     let server = Server::builder()
         .bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("{name}: binding our gRPC server: {e}"))?
         .spawn(sink.clone());
-    let mut client = Client::builder().endpoint(format!("http://{}", server.local_addr()));
+    let mut client = Client::builder()
+        .endpoint(format!("http://{}", server.local_addr()))
+        .compression(compression);
     if setup == Setup::Stream {
         client = client.streaming(STREAM_WINDOW);
     }
     let client = client
         .build()
         .map_err(|e| format!("{name}: building our gRPC client: {e}"))?;
+    // Encoded and relay rows send each payload as an exporter that encodes
+    // once would: compressed beforehand, outside the measurement.
+    let payloads: Arc<Vec<Bytes>> = Arc::new(
+        requests
+            .iter()
+            .map(|request| {
+                let mut compressed = Vec::new();
+                Encoder::new(compression)
+                    .compress(&request.protobuf, &mut compressed)
+                    .map(|()| Bytes::from(compressed))
+                    .map_err(|e| format!("{name}: compressing a request: {e}"))
+            })
+            .collect::<Result<_, _>>()?,
+    );
     let requests = requests.clone();
     let measured = transport::measure(concurrency, budget, move |i| {
         let client = client.clone();
         let requests = requests.clone();
+        let payloads = payloads.clone();
         async move {
-            let request = &requests[i % requests.len()];
+            let i = i % requests.len();
+            let request = &requests[i];
             let outcome = if setup == Setup::SameWork {
                 client.export(request.message.clone()).await
             } else {
                 let encoded = Encoded::new(
                     Signal::Traces,
                     Codec::Protobuf,
-                    Compression::None,
-                    request.protobuf.clone(),
+                    compression,
+                    payloads[i].clone(),
                 );
                 client.oneshot(encoded).await
             };
             match outcome {
-                Ok(Outcome::Success) => Ok(request.sent()),
+                // A relay counts the bytes as they came: compressed.
+                Ok(Outcome::Success) => Ok(Sent {
+                    bytes: payloads[i].len() as u64,
+                    ..request.sent()
+                }),
                 Ok(other) => Err(format!("our gRPC server answered {other:?}").into()),
                 Err(e) => Err(Error::from(format!("our gRPC export failed: {e}"))),
             }
@@ -164,9 +237,15 @@ async fn baseline_row(
     requests: &Arc<Vec<(baseline::ExportTraceServiceRequest, Sent)>>,
     concurrency: usize,
     budget: Duration,
+    compression: Option<CompressionEncoding>,
     name: &str,
 ) -> Result<transport::Measured, Error> {
     let service = BaselineServer::default();
+    let mut server = baseline::trace_service_server::TraceServiceServer::new(service.clone())
+        .max_decoding_message_size(64 << 20);
+    if let Some(encoding) = compression {
+        server = server.accept_compressed(encoding);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("{name}: binding the tonic server: {e}"))?;
@@ -174,10 +253,7 @@ async fn baseline_row(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(
-                baseline::trace_service_server::TraceServiceServer::new(service.clone())
-                    .max_decoding_message_size(64 << 20),
-            )
+            .add_service(server)
             .serve_with_incoming_shutdown(
                 // As tonic's own `serve` does; without it Nagle delays answers.
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -189,7 +265,10 @@ async fn baseline_row(
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| format!("{name}: a tonic endpoint: {e}"))?
         .connect_lazy();
-    let client = baseline::trace_service_client::TraceServiceClient::new(channel);
+    let mut client = baseline::trace_service_client::TraceServiceClient::new(channel);
+    if let Some(encoding) = compression {
+        client = client.send_compressed(encoding);
+    }
     let requests = requests.clone();
     let measured = transport::measure(concurrency, budget, move |i| {
         let (request, sent) = requests[i % requests.len()].clone();

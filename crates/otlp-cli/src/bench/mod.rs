@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
+use otlp_compression::Compression;
 use otlp_datagen::{Dataset, Signal};
 
 use crate::Error;
@@ -34,6 +35,7 @@ Examples:
   otlp bench codec --data ../shared/bench/data
   otlp bench compression --json > figures.jsonl
   otlp bench grpc http --time 3
+  otlp bench grpc --compression none,gzip,zstd
 
 A ratio above 1 means ours is faster. Both sides share the machine, so compare
 ratios within one run rather than figures across runs.
@@ -74,6 +76,15 @@ pub(crate) struct Args {
     /// Time spent measuring each figure, in seconds.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     time: f64,
+    /// Codings of the gRPC rows, comma-separated: none, gzip, zstd or deflate
+    /// (those tonic, the baseline, has too).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "none",
+        value_name = "CODINGS"
+    )]
+    compression: Vec<Compression>,
     /// Most samples per codec or compression figure (at least 5 are always
     /// taken); a transport row keeps every export of its --time.
     #[arg(long, default_value_t = 100)]
@@ -111,6 +122,7 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
         data: Data::new(args.data.clone())?,
         budget: Duration::from_secs_f64(args.time),
         max_samples: args.samples.max(MIN_SAMPLES),
+        grpc_compressions: args.compression.clone(),
         figures: Vec::new(),
         json: args.json,
         progress: ProgressBar::new_spinner().with_style(
@@ -187,6 +199,7 @@ struct Bench {
     data: Data,
     budget: Duration,
     max_samples: usize,
+    grpc_compressions: Vec<Compression>,
     figures: Vec<Figure>,
     json: bool,
     progress: ProgressBar,

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use otlp_compression::Compression;
 use otlp_datagen::Signal;
 use otlp_proto::Message;
 use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -58,6 +59,15 @@ pub(super) fn requests(bench: &Bench) -> Result<Arc<Vec<Request>>, Error> {
         return Err("the traces dataset holds no spans to send".into());
     }
     Ok(Arc::new(requests))
+}
+
+/// The coding's name in a figure: `none`, `gzip`, … (the dataset README's
+/// names, where HTTP would say `identity`).
+pub(super) fn coding(compression: Compression) -> String {
+    match compression {
+        Compression::None => "none".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// A tokio runtime for client and server alike: they share the machine's

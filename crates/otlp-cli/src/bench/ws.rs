@@ -39,13 +39,13 @@ pub(super) fn run(bench: &mut Bench) -> Result<(), Error> {
             );
             if !bench.figures.iter().any(|f| f.name == grpc) {
                 bench.progress.set_message(grpc.clone());
-                let measured = runtime.block_on(grpc::our_row(
-                    &requests,
+                let row = grpc::Row {
                     concurrency,
-                    bench.budget,
-                    if relay { Setup::Relay } else { Setup::Encoded },
-                    &grpc,
-                ))?;
+                    budget: bench.budget,
+                    setup: if relay { Setup::Relay } else { Setup::Encoded },
+                    compression: Compression::None,
+                };
+                let measured = runtime.block_on(grpc::our_row(&requests, row, &grpc))?;
                 bench.push_transport(grpc.clone(), grpc.clone(), measured);
             }
             let name = format!("ws.{infix}none.c{concurrency}.traces");
