@@ -78,6 +78,19 @@ pub enum ExporterError {
     /// The batch processor refused its settings or found no runtime.
     #[error(transparent)]
     Batch(#[from] BuildError),
+    /// The configuration is for another signal than the exporter's.
+    #[error(
+        "a {expected} exporter was given a configuration of {configured}: build it with ExporterConfig::builder(Signal::{expected:?}) or ExporterConfig::from_env_for(Signal::{expected:?})"
+    )]
+    WrongSignal {
+        /// The signal the exporter exports.
+        expected: Signal,
+        /// The signal of the configuration given.
+        configured: Signal,
+    },
+    /// The exporter's own thread or runtime could not be started.
+    #[error("cannot start the exporter's thread: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl Exporter {
@@ -164,7 +177,9 @@ impl ExporterBuilder {
 }
 
 /// The transport client of the configuration's protocol.
-fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat), ExporterError> {
+pub(crate) fn client(
+    config: &ExporterConfig,
+) -> Result<(BoxExportService, WireFormat), ExporterError> {
     let protocol = config.protocol();
     let headers = config
         .headers()

@@ -21,6 +21,11 @@
 //!   (feature `http`) and OTLP over WebSocket on the HTTP port (feature `ws`)
 //!   listening together, feeding one sink, with shared auth, TLS and size
 //!   limit, and one drain on shutdown.
+//! - `sdk` (feature `opentelemetry-sdk`): `SpanExporter`, `LogExporter` and
+//!   `MetricExporter` for the OpenTelemetry Rust SDK (`opentelemetry_sdk`'s
+//!   exporter traits) over these transports, so an application instrumented
+//!   with the SDK switches exporter in one line:
+//!   `.with_batch_exporter(otlp::sdk::SpanExporter::from_env()?)`.
 //! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
 //!   which writes what a receiver accepts as OTLP/JSON lines.
 //! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],
@@ -37,6 +42,8 @@
 //! - `grpc`, `http`: the transports behind `Exporter` (`otlp-grpc`,
 //!   `otlp-http`, with retry from `otlp-reliability`); `tls`: TLS and mTLS
 //!   for them (rustls).
+//! - `opentelemetry-sdk`: the `sdk` module, exporters for
+//!   `opentelemetry_sdk` 0.33 (pulls in `grpc` and `http`).
 //!
 //! Codecs and compressions, passed through to `otlp-codec`,
 //! `otlp-compression` and the transports; protobuf and no compression are
@@ -85,6 +92,9 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http"))))]
 pub mod exporter;
 pub mod receiver;
+#[cfg(feature = "opentelemetry-sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry-sdk")))]
+pub mod sdk;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod sink;
