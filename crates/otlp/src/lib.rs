@@ -15,8 +15,10 @@
 //!   and [`batch::merge`] for requests of every signal.
 //! - `exporter` (features `grpc`, `http`): an `Exporter` built from an
 //!   [`ExporterConfig`] (or straight from the environment with
-//!   `Exporter::from_env`): the protocol's transport client, retry with the
-//!   Collector's defaults, and a batch processor in front.
+//!   `Exporter::from_env`): the protocol's transport client (gRPC, HTTP,
+//!   WebSocket), retry with the Collector's defaults, and a batch processor
+//!   in front; optionally a circuit breaker, attempt timeouts and failover
+//!   endpoints, their state in `Exporter::reliability`.
 //! - [`receiver`]: a [`Receiver`] — OTLP/gRPC (feature `grpc`), OTLP/HTTP
 //!   (feature `http`) and OTLP over WebSocket on the HTTP port (feature `ws`)
 //!   listening together, feeding one sink, with shared auth, TLS and size
@@ -42,6 +44,8 @@
 //! - `grpc`, `http`: the transports behind `Exporter` (`otlp-grpc`,
 //!   `otlp-http`, with retry from `otlp-reliability`); `tls`: TLS and mTLS
 //!   for them (rustls).
+//! - `ws`: OTLP over WebSocket (`otlp-ws`): the receiver's WebSocket path on
+//!   its HTTP listener, and protocol `ws` for `Exporter`.
 //! - `opentelemetry-sdk`: the `sdk` module, exporters for
 //!   `opentelemetry_sdk` 0.33 (pulls in `grpc` and `http`).
 //!
