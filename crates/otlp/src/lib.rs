@@ -31,7 +31,8 @@
 //! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
 //!   which writes what a receiver accepts as OTLP/JSON lines.
 //! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],
-//!   [`compression`], [`transport`] (signals, payloads, outcomes, errors).
+//!   [`compression`], [`transport`] (signals, payloads, outcomes, errors),
+//!   and `reliability` (with `grpc` or `http`: retry policy, breaker, stats).
 //!
 //! Any transport client plugs into a [`BatchProcessor`] as an export
 //! service, and any transport server (or the [`Receiver`]) takes a sink.
@@ -108,5 +109,10 @@ pub use config::{ExporterConfig, Protocol};
 pub use otlp_codec as codec;
 pub use otlp_compression as compression;
 pub use otlp_proto as proto;
+/// The reliability layers (`otlp-reliability`): the retry policy, breaker
+/// settings and stats the exporters take and report.
+#[cfg(any(feature = "grpc", feature = "http"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http"))))]
+pub use otlp_reliability as reliability;
 pub use otlp_transport as transport;
 pub use receiver::Receiver;

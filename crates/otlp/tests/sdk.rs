@@ -621,3 +621,111 @@ fn exporters_build_without_a_runtime() {
         MetricExporter::new(config(Signal::Metrics)).unwrap();
     }
 }
+
+#[test]
+fn a_shutdown_that_times_out_gives_up_on_the_exports_in_flight_and_counts_them() {
+    use opentelemetry_sdk::trace::SpanExporter as _;
+    use otlp::reliability::RetryPolicy;
+    // Nothing listens: with an hour of retries, the export is still in
+    // flight when the shutdown's short wait ends.
+    let config = ExporterConfig::builder(Signal::Traces)
+        .base_endpoint(format!(
+            "http://{}",
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        ))
+        .build()
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    let policy = RetryPolicy::builder()
+        .initial_interval(hour / 4)
+        .max_interval(hour / 4)
+        .max_elapsed(hour)
+        .build()
+        .unwrap();
+    let exporter = Arc::new(SpanExporter::builder(config).retry(policy).build().unwrap());
+    let exporting = Arc::clone(&exporter);
+    let (result, stats) = bounded(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let export = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(exporting.export(vec![span_data("stuck")]))
+        });
+        // Wait (bounded) until the export is in flight.
+        runtime.block_on(async {
+            for _ in 0..1000 {
+                if exporter.stats().requests == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        assert_eq!(exporter.stats().requests, 1);
+        let shutdown = exporter.shutdown_with_timeout(Duration::from_millis(50));
+        assert!(
+            matches!(shutdown, Err(OTelSdkError::Timeout(_))),
+            "{shutdown:?}"
+        );
+        (export.join().unwrap(), exporter.stats())
+    });
+    assert!(
+        matches!(&result, Err(OTelSdkError::InternalFailure(m)) if m.contains("stopped")),
+        "{result:?}"
+    );
+    assert_eq!(stats.failed_records, 1, "{stats:?}");
+}
+
+#[cfg(feature = "ws")]
+#[test]
+fn spans_arrive_over_websocket() {
+    bounded(|| {
+        let received = Received::default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let receiver = runtime
+            .block_on(
+                Receiver::builder()
+                    .http("127.0.0.1:0")
+                    .websocket("/v1/ws")
+                    .start(received.clone()),
+            )
+            .unwrap();
+        let config = ExporterConfig::builder(Signal::Traces)
+            .protocol(Protocol::Ws)
+            .endpoint(format!("ws://{}/v1/ws", receiver.http_addr().unwrap()))
+            .build()
+            .unwrap();
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(SpanExporter::new(config).unwrap())
+            .build();
+        let tracer = provider.tracer("ws");
+        for index in 0..5 {
+            tracer.in_span(format!("span-{index}"), |_| {});
+        }
+        provider.shutdown().unwrap();
+        let mut names: Vec<String> = received
+            .take()
+            .iter()
+            .flat_map(|r| match r {
+                ExportRequest::Traces(t) => t.resource_spans.clone(),
+                other => panic!("not traces: {other:?}"),
+            })
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .map(|s| text(&s.name).to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["span-0", "span-1", "span-2", "span-3", "span-4"]);
+        assert!(runtime.block_on(receiver.shutdown()).is_empty());
+    });
+}

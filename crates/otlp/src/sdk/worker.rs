@@ -62,6 +62,8 @@ pub(crate) struct Worker {
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     /// Disconnects when the thread has answered its last request and ended.
     finished: Mutex<Option<std_mpsc::Receiver<()>>>,
+    /// Tells the thread to give up on the exports still in flight.
+    abort: Mutex<Option<oneshot::Sender<()>>>,
     counters: Arc<Counters>,
 }
 
@@ -101,10 +103,11 @@ impl Worker {
         };
         let (jobs, queue) = mpsc::unbounded_channel();
         let (finished_tx, finished) = std_mpsc::channel::<()>();
+        let (abort, aborted) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("otlp-sdk-{signal}"))
             .spawn(move || {
-                runtime.block_on(run(service, queue));
+                runtime.block_on(run(service, queue, aborted));
                 // Dropping the runtime here, on its own thread, is always allowed.
                 drop(runtime);
                 drop(finished_tx);
@@ -115,6 +118,7 @@ impl Worker {
             wire_format,
             jobs: Mutex::new(Some(jobs)),
             finished: Mutex::new(Some(finished)),
+            abort: Mutex::new(Some(abort)),
             counters: Arc::default(),
         })
     }
@@ -189,7 +193,9 @@ impl Worker {
         Ok(answer)
     }
 
-    /// Stops taking requests and waits up to `timeout` for those in flight.
+    /// Stops taking requests and waits up to `timeout` for those in flight;
+    /// past it, gives up on them (their exports fail, and are counted as
+    /// failed) so that the thread ends.
     pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
         // Closing the queue ends the thread once the last answer is in.
         let closed = self
@@ -206,7 +212,17 @@ impl Worker {
             return Err(OTelSdkError::AlreadyShutdown);
         };
         match finished.recv_timeout(timeout) {
-            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(timeout)),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(abort) = self
+                    .abort
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                {
+                    let _ = abort.send(());
+                }
+                Err(OTelSdkError::Timeout(timeout))
+            }
             // The thread ended (it never sends, only hangs up).
             Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => Ok(()),
         }
@@ -224,8 +240,21 @@ impl Worker {
 }
 
 /// Serves requests concurrently until the queue closes, then answers the
-/// ones in flight.
-async fn run(service: BoxExportService, mut queue: mpsc::UnboundedReceiver<Job>) {
+/// ones in flight — unless told to abort them (a shutdown that timed out):
+/// their callers then hear that the thread stopped, and count them failed.
+async fn run(
+    service: BoxExportService,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    aborted: oneshot::Receiver<()>,
+) {
+    // Only an abort sent ends it; a worker dropped without shutdown (the
+    // sender gone) lets the exports in flight finish.
+    let aborted = async move {
+        if aborted.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(aborted);
     let mut in_flight = JoinSet::new();
     loop {
         tokio::select! {
@@ -240,5 +269,14 @@ async fn run(service: BoxExportService, mut queue: mpsc::UnboundedReceiver<Job>)
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     }
-    while in_flight.join_next().await.is_some() {}
+    loop {
+        tokio::select! {
+            next = in_flight.join_next() => if next.is_none() { break },
+            () = &mut aborted => {
+                in_flight.abort_all();
+                while in_flight.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
 }
