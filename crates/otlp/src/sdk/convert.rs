@@ -251,16 +251,20 @@ pub(crate) fn traces(batch: Vec<SpanData>, resource: &ProtoResource) -> ExportTr
     let mut index: HashMap<InstrumentationScope, usize> = HashMap::new();
     let mut scope_spans: Vec<trace::ScopeSpans> = Vec::new();
     for data in batch {
-        let position = *index
-            .entry(data.instrumentation_scope.clone())
-            .or_insert_with(|| {
+        // Looked up before inserting: most spans of a batch share a few
+        // scopes, and a key costs a clone of the scope.
+        let position = match index.get(&data.instrumentation_scope) {
+            Some(&position) => position,
+            None => {
                 scope_spans.push(trace::ScopeSpans {
                     scope: Some(scope(&data.instrumentation_scope, None)),
                     schema_url: scope_schema_url(&data.instrumentation_scope).into(),
                     spans: Vec::new(),
                 });
+                index.insert(data.instrumentation_scope.clone(), scope_spans.len() - 1);
                 scope_spans.len() - 1
-            });
+            }
+        };
         scope_spans[position].spans.push(span(data));
     }
     ExportTraceServiceRequest {

@@ -51,10 +51,37 @@ pub use metrics::{MetricExporter, MetricExporterBuilder};
 pub use trace::{SpanExporter, SpanExporterBuilder};
 pub use worker::SdkExportStats;
 
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::LogBatch;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::trace::SpanData;
+use otlp_proto::collector::logs::v1::ExportLogsServiceRequest;
+use otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_transport::Signal;
 
 use crate::config::ExporterConfig;
 use crate::exporter::ExporterError;
+
+/// The export request the adapters send for a batch of spans of
+/// `resource`: scopes in order of first appearance, every field as
+/// `opentelemetry-otlp` fills it. For a pipeline of your own (a
+/// [`BatchProcessor`](crate::BatchProcessor), a sink, a file).
+pub fn traces_request(batch: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceRequest {
+    convert::traces(batch, &resource.into())
+}
+
+/// The export request the adapters send for a batch of log records of
+/// `resource` (a record's target names its scope, as in
+/// `opentelemetry-otlp`).
+pub fn logs_request(batch: &LogBatch<'_>, resource: &Resource) -> ExportLogsServiceRequest {
+    convert::logs(batch, &resource.into())
+}
+
+/// The export request the adapters send for what a metric reader collected.
+pub fn metrics_request(metrics: &ResourceMetrics) -> ExportMetricsServiceRequest {
+    convert::metrics(metrics)
+}
 
 /// A span exporter given a configuration of logs would send spans to the
 /// logs endpoint: refuse it.

@@ -28,8 +28,6 @@ use otlp_proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::convert::{self, ProtoResource};
-
 /// Their message, through the wire, as ours (both are messages of the same
 /// prost).
 fn theirs<T: Message + Default>(message: &impl Message) -> T {
@@ -141,7 +139,7 @@ fn spans_convert_as_opentelemetry_proto_does() {
         span(1, scope("payments", Some("https://example.com/s"))),
         span(2, scope("db", None)),
     ];
-    let ours = convert::traces(batch.clone(), &ProtoResource::from(&resource));
+    let ours = super::traces_request(batch.clone(), &resource);
     let reference = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
         resource_spans:
             opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(
@@ -219,7 +217,7 @@ fn log_records_convert_as_opentelemetry_proto_does() {
     for record in &records {
         let pairs = [(record, &scope)];
         let batch = LogBatch::new(&pairs);
-        let ours = convert::logs(&batch, &ProtoResource::from(&resource));
+        let ours = super::logs_request(&batch, &resource);
         let reference = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
             resource_logs:
                 opentelemetry_proto::transform::logs::tonic::group_logs_by_resource_and_scope(
@@ -232,7 +230,7 @@ fn log_records_convert_as_opentelemetry_proto_does() {
     }
     // All in one batch: two scopes (with and without target), in order.
     let pairs: Vec<_> = records.iter().map(|r| (r, &scope)).collect();
-    let ours = convert::logs(&LogBatch::new(&pairs), &ProtoResource::from(&resource));
+    let ours = super::logs_request(&LogBatch::new(&pairs), &resource);
     let scopes = &ours.resource_logs[0].scope_logs;
     let names: Vec<&str> = scopes
         .iter()
@@ -256,7 +254,7 @@ impl PushMetricExporter for BothConversions {
             opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::from(
                 metrics,
             );
-        let pair = (convert::metrics(metrics), theirs(&reference));
+        let pair = (super::metrics_request(metrics), theirs(&reference));
         self.0.lock().unwrap().push(pair);
         Ok(())
     }
