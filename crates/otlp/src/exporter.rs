@@ -301,10 +301,29 @@ fn name(config: &ExporterConfig) -> String {
     config.endpoint().to_string()
 }
 
-/// The transport client of the configuration's protocol.
-pub(crate) fn client(
-    config: &ExporterConfig,
-) -> Result<(BoxExportService, WireFormat), ExporterError> {
+/// The transport client of the configuration's protocol, set up as the
+/// configuration says (endpoint, codec, compression, headers, timeout,
+/// TLS), and the wire format to encode payloads in before calling it — for
+/// a stack of your own (a `Queue` or other layers of `otlp-reliability`);
+/// [`Exporter`] adds retry, breaker, failover and batching to it. Connects
+/// lazily; needs no runtime to build.
+///
+/// ```
+/// use otlp::config::{ExporterConfig, Protocol};
+/// use otlp::transport::Signal;
+///
+/// let config = ExporterConfig::builder(Signal::Logs)
+///     .protocol(Protocol::Grpc)
+///     .endpoint("http://127.0.0.1:4317")
+///     .build()?;
+/// # #[cfg(feature = "grpc")] {
+/// let (client, wire_format) = otlp::exporter::client(&config)?;
+/// assert_eq!(wire_format.codec(), otlp::codec::Codec::Protobuf);
+/// # drop(client);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat), ExporterError> {
     let protocol = config.protocol();
     let headers = config
         .headers()
