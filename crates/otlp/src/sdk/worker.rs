@@ -101,6 +101,9 @@ impl Worker {
             };
             (service, wire_format)
         };
+        // Unbounded in type only: each export awaits its answer, so the queue
+        // holds at most one request per caller (the SDK's processors make
+        // one export at a time).
         let (jobs, queue) = mpsc::unbounded_channel();
         let (finished_tx, finished) = std_mpsc::channel::<()>();
         let (abort, aborted) = oneshot::channel();
