@@ -1,5 +1,12 @@
 //! Exporters wired from an [`ExporterConfig`]: the transport client of its
-//! protocol, retry, and a batch processor in front.
+//! protocol (gRPC, OTLP/HTTP with any codec, or WebSocket with feature
+//! `ws`), retry, and a batch processor in front; on request a circuit
+//! breaker per endpoint, a timeout per attempt, and failover endpoints.
+//!
+//! The stack, from the batch processor down: retry (the Collector's
+//! defaults) → failover across the endpoints in order → per endpoint: its
+//! breaker → its attempt timeout → its transport client. Concurrency is the
+//! batch processor's `max_concurrent_exports` (1 by default, as in the SDK).
 //!
 //! ```no_run
 //! use otlp::exporter::Exporter;
@@ -19,9 +26,14 @@
 #[cfg(feature = "tls")]
 use std::path::Path;
 
-use otlp_reliability::{RetryLayer, RetryPolicy};
+use std::time::Duration;
+
+use otlp_reliability::{
+    BreakerConfig, CircuitBreakerLayer, Failover, RetryLayer, RetryPolicy, Stats, StatsSnapshot,
+    TimeoutLayer,
+};
 use otlp_transport::{BoxExportService, ExportRequest, Signal, WireFormat};
-use tower::ServiceBuilder;
+use tower::Layer;
 
 use crate::batch::{
     BatchProcessor, BatchProcessorBuilder, BatchStats, BuildError, Closed, SubmitError,
@@ -36,6 +48,7 @@ use crate::config::{ConfigError, ExporterConfig, Protocol};
 pub struct Exporter {
     config: ExporterConfig,
     processor: BatchProcessor,
+    reliability: Stats,
 }
 
 /// Builds an [`Exporter`] from a configuration.
@@ -45,6 +58,9 @@ pub struct ExporterBuilder {
     config: ExporterConfig,
     retry: Option<RetryPolicy>,
     batch: BatchProcessorBuilder,
+    breaker: Option<BreakerConfig>,
+    failover: Vec<ExporterConfig>,
+    attempt_timeout: Option<Duration>,
 }
 
 /// Why an [`Exporter`] could not be built.
@@ -78,16 +94,45 @@ pub enum ExporterError {
     /// The batch processor refused its settings or found no runtime.
     #[error(transparent)]
     Batch(#[from] BuildError),
+    /// The configuration is for another signal than the exporter's.
+    #[error(
+        "a {expected} exporter was given a configuration of {configured}: build it with ExporterConfig::builder(Signal::{expected:?}) or ExporterConfig::from_env_for(Signal::{expected:?})"
+    )]
+    WrongSignal {
+        /// The signal the exporter exports.
+        expected: Signal,
+        /// The signal of the configuration given.
+        configured: Signal,
+    },
+    /// A failover configuration does not fit the primary one.
+    #[error("failover endpoint {endpoint}: {reason}")]
+    Failover {
+        /// The failover endpoint.
+        endpoint: String,
+        /// What does not fit, and what to change.
+        reason: String,
+    },
+    /// A reliability layer refused its settings.
+    #[error(transparent)]
+    Reliability(#[from] otlp_reliability::ConfigError),
+    /// The exporter's own thread or runtime could not be started.
+    #[error("cannot start the exporter's thread: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl Exporter {
     /// A builder exporting as `config` says, with the Collector's retry
-    /// defaults and the SDK's batch defaults.
+    /// defaults and the SDK's batch defaults; no circuit breaker, no
+    /// failover endpoint, and each attempt bounded by the configuration's
+    /// timeout (the transport's own).
     pub fn builder(config: ExporterConfig) -> ExporterBuilder {
         ExporterBuilder {
             config,
             retry: Some(RetryPolicy::default()),
             batch: BatchProcessor::builder(),
+            breaker: None,
+            failover: Vec::new(),
+            attempt_timeout: None,
         }
     }
 
@@ -122,6 +167,12 @@ impl Exporter {
     pub fn stats(&self) -> BatchStats {
         self.processor.stats()
     }
+
+    /// The reliability layers' state: retries, each endpoint's breaker
+    /// (named by its URL) and, with failover, each endpoint's health.
+    pub fn reliability(&self) -> StatsSnapshot {
+        self.reliability.snapshot()
+    }
 }
 
 impl ExporterBuilder {
@@ -143,28 +194,136 @@ impl ExporterBuilder {
         self
     }
 
-    /// Builds the client (connecting lazily) and starts the batch processor
+    /// A circuit breaker in front of each endpoint: after too many failures
+    /// it fails exports at once (counted as dropped by the batch processor,
+    /// or handed to the next failover endpoint) instead of waiting on a dead
+    /// collector, and probes it again after its cool-down. None by default.
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Some(config);
+        self
+    }
+
+    /// Adds an endpoint tried, in the order added, when those before it fail
+    /// with a retryable error (or their breaker is open); the first is
+    /// taken back when healthy again. Its signal must be the primary's, and
+    /// its codec and compression too (payloads are encoded once); its
+    /// headers, TLS and timeout are its own.
+    pub fn failover(mut self, config: ExporterConfig) -> Self {
+        self.failover.push(config);
+        self
+    }
+
+    /// Bounds each attempt on each endpoint, over the transport's own
+    /// timeout (the configuration's, 10 s by default), so that a stalled
+    /// endpoint fails over or is retried in bounded time.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Builds the clients (connecting lazily) and starts the batch processor
     /// on the current tokio runtime.
     pub fn build(self) -> Result<Exporter, ExporterError> {
-        let (client, wire_format) = client(&self.config)?;
-        let service: BoxExportService = match self.retry {
-            Some(policy) => BoxExportService::new(
-                ServiceBuilder::new()
-                    .layer(RetryLayer::new(policy))
-                    .service(client),
-            ),
-            None => client,
+        let mut reliability = Stats::new();
+        let (primary, wire_format) = self.endpoint(&self.config, &mut reliability)?;
+        let service = if self.failover.is_empty() {
+            primary
+        } else {
+            let mut failover = Failover::builder().endpoint(name(&self.config), primary);
+            for config in &self.failover {
+                let mismatch = |reason: String| ExporterError::Failover {
+                    endpoint: name(config),
+                    reason,
+                };
+                if config.signal() != self.config.signal() {
+                    return Err(mismatch(format!(
+                        "it is configured for {}, the primary for {}",
+                        config.signal(),
+                        self.config.signal()
+                    )));
+                }
+                let (service, format) = self.endpoint(config, &mut reliability)?;
+                if (format.codec(), format.compression())
+                    != (wire_format.codec(), wire_format.compression())
+                {
+                    return Err(mismatch(format!(
+                        "it takes {:?} with {} compression, the primary {:?} with {}: payloads are encoded once, give both the same",
+                        format.codec(),
+                        format.compression(),
+                        wire_format.codec(),
+                        wire_format.compression()
+                    )));
+                }
+                failover = failover.endpoint(name(config), service);
+            }
+            let failover = failover.build()?;
+            reliability = reliability.failover(failover.monitor());
+            BoxExportService::new(failover)
+        };
+        let service = match self.retry {
+            Some(policy) => {
+                let retry = RetryLayer::new(policy);
+                reliability = reliability.retry(retry.stats());
+                BoxExportService::new(retry.layer(service))
+            }
+            None => service,
         };
         let processor = self.batch.build(service, wire_format)?;
         Ok(Exporter {
             config: self.config,
             processor,
+            reliability,
         })
+    }
+
+    /// One endpoint's client, behind its timeout and breaker when asked.
+    fn endpoint(
+        &self,
+        config: &ExporterConfig,
+        reliability: &mut Stats,
+    ) -> Result<(BoxExportService, WireFormat), ExporterError> {
+        let (mut service, wire_format) = client(config)?;
+        if let Some(timeout) = self.attempt_timeout {
+            service = BoxExportService::new(TimeoutLayer::new(timeout).layer(service));
+        }
+        if let Some(breaker) = &self.breaker {
+            let breaker = CircuitBreakerLayer::new(breaker.clone());
+            *reliability = std::mem::take(reliability).breaker(name(config), breaker.monitor());
+            service = BoxExportService::new(breaker.layer(service));
+        }
+        Ok((service, wire_format))
     }
 }
 
-/// The transport client of the configuration's protocol.
-fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat), ExporterError> {
+/// How an endpoint is named in stats and errors: its URL (which carries no
+/// credentials; headers do).
+fn name(config: &ExporterConfig) -> String {
+    config.endpoint().to_string()
+}
+
+/// The transport client of the configuration's protocol, set up as the
+/// configuration says (endpoint, codec, compression, headers, timeout,
+/// TLS), and the wire format to encode payloads in before calling it — for
+/// a stack of your own (a `Queue` or other layers of `otlp-reliability`);
+/// [`Exporter`] adds retry, breaker, failover and batching to it. Connects
+/// lazily; needs no runtime to build.
+///
+/// ```
+/// use otlp::config::{ExporterConfig, Protocol};
+/// use otlp::transport::Signal;
+///
+/// let config = ExporterConfig::builder(Signal::Logs)
+///     .protocol(Protocol::Grpc)
+///     .endpoint("http://127.0.0.1:4317")
+///     .build()?;
+/// # #[cfg(feature = "grpc")] {
+/// let (client, wire_format) = otlp::exporter::client(&config)?;
+/// assert_eq!(wire_format.codec(), otlp::codec::Codec::Protobuf);
+/// # drop(client);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat), ExporterError> {
     let protocol = config.protocol();
     let headers = config
         .headers()
@@ -208,6 +367,22 @@ fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat), Exp
             let wire_format = client.wire_format();
             Ok((BoxExportService::new(client), wire_format))
         }
+        #[cfg(feature = "ws")]
+        Protocol::Ws => {
+            let mut builder = otlp_ws::Client::builder()
+                .endpoint(config.endpoint().to_string())
+                .codec(protocol.codec())
+                .compression(config.compression())
+                .timeout(config.timeout());
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            let client = builder.build().map_err(|e| client_error(e.to_string()))?;
+            let wire_format = client.wire_format();
+            Ok((BoxExportService::new(client), wire_format))
+        }
+        // Unreachable when every transport is compiled in.
+        #[allow(unreachable_patterns)]
         other => Err(ExporterError::TransportNotBuilt {
             protocol: other,
             feature: match other {

@@ -15,16 +15,24 @@
 //!   and [`batch::merge`] for requests of every signal.
 //! - `exporter` (features `grpc`, `http`): an `Exporter` built from an
 //!   [`ExporterConfig`] (or straight from the environment with
-//!   `Exporter::from_env`): the protocol's transport client, retry with the
-//!   Collector's defaults, and a batch processor in front.
+//!   `Exporter::from_env`): the protocol's transport client (gRPC, HTTP,
+//!   WebSocket), retry with the Collector's defaults, and a batch processor
+//!   in front; optionally a circuit breaker, attempt timeouts and failover
+//!   endpoints, their state in `Exporter::reliability`.
 //! - [`receiver`]: a [`Receiver`] — OTLP/gRPC (feature `grpc`), OTLP/HTTP
 //!   (feature `http`) and OTLP over WebSocket on the HTTP port (feature `ws`)
 //!   listening together, feeding one sink, with shared auth, TLS and size
 //!   limit, and one drain on shutdown.
+//! - `sdk` (feature `opentelemetry-sdk`): `SpanExporter`, `LogExporter` and
+//!   `MetricExporter` for the OpenTelemetry Rust SDK (`opentelemetry_sdk`'s
+//!   exporter traits) over these transports, so an application instrumented
+//!   with the SDK switches exporter in one line:
+//!   `.with_batch_exporter(otlp::sdk::SpanExporter::from_env()?)`.
 //! - `sink` (feature `json`): receiver-side sinks, such as `JsonLinesSink`,
 //!   which writes what a receiver accepts as OTLP/JSON lines.
 //! - The layers below, re-exported: [`proto`] (the OTLP types), [`codec`],
-//!   [`compression`], [`transport`] (signals, payloads, outcomes, errors).
+//!   [`compression`], [`transport`] (signals, payloads, outcomes, errors),
+//!   and `reliability` (with `grpc` or `http`: retry policy, breaker, stats).
 //!
 //! Any transport client plugs into a [`BatchProcessor`] as an export
 //! service, and any transport server (or the [`Receiver`]) takes a sink.
@@ -37,6 +45,10 @@
 //! - `grpc`, `http`: the transports behind `Exporter` (`otlp-grpc`,
 //!   `otlp-http`, with retry from `otlp-reliability`); `tls`: TLS and mTLS
 //!   for them (rustls).
+//! - `ws`: OTLP over WebSocket (`otlp-ws`): the receiver's WebSocket path on
+//!   its HTTP listener, and protocol `ws` for `Exporter`.
+//! - `opentelemetry-sdk`: the `sdk` module, exporters for
+//!   `opentelemetry_sdk` 0.33 (pulls in `grpc` and `http`).
 //!
 //! Codecs and compressions, passed through to `otlp-codec`,
 //! `otlp-compression` and the transports; protobuf and no compression are
@@ -85,6 +97,9 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http"))))]
 pub mod exporter;
 pub mod receiver;
+#[cfg(feature = "opentelemetry-sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry-sdk")))]
+pub mod sdk;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod sink;
@@ -94,5 +109,10 @@ pub use config::{ExporterConfig, Protocol};
 pub use otlp_codec as codec;
 pub use otlp_compression as compression;
 pub use otlp_proto as proto;
+/// The reliability layers (`otlp-reliability`): the retry policy, breaker
+/// settings and stats the exporters take and report.
+#[cfg(any(feature = "grpc", feature = "http"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "grpc", feature = "http"))))]
+pub use otlp_reliability as reliability;
 pub use otlp_transport as transport;
 pub use receiver::Receiver;

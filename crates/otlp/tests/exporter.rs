@@ -144,6 +144,7 @@ async fn an_unreachable_endpoint_is_counted_as_failed_exports_not_lost() {
     assert_eq!((stats.dropped_export_failed, stats.failed_batches), (5, 1));
 }
 
+#[cfg(not(feature = "ws"))]
 #[test]
 fn a_protocol_without_its_transport_is_a_clear_error() {
     let config = ExporterConfig::builder(Signal::Logs)
@@ -169,4 +170,137 @@ fn https_without_tls_compiled_in_is_a_clear_error() {
         .unwrap();
     let error = Exporter::builder(config).build().unwrap_err();
     assert!(error.to_string().contains("`tls` feature"), "{error}");
+}
+
+/// A port nothing listens on: bind, note it, close.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "current_thread")]
+async fn failover_delivers_everything_to_the_secondary_when_the_primary_is_closed() {
+    let received = Received::default();
+    let server = otlp_http::Server::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(received.clone());
+    let config = |base: String| {
+        ExporterConfig::builder(Signal::Traces)
+            .base_endpoint(base)
+            .compression(compression())
+            .build()
+            .unwrap()
+    };
+    let primary = config(format!("http://127.0.0.1:{}", closed_port()));
+    let secondary = config(format!("http://{}", server.local_addr()));
+    let exporter = Exporter::builder(primary)
+        .failover(secondary)
+        .no_retry()
+        .batch(otlp::BatchProcessor::builder().max_batch_size(100))
+        .build()
+        .unwrap();
+    export_through(exporter.clone(), &received).await;
+    let endpoints = exporter.reliability().endpoints;
+    assert_eq!(endpoints.len(), 2);
+    assert!(!endpoints[0].healthy, "{endpoints:?}");
+    assert!(endpoints[0].failed >= 1, "{endpoints:?}");
+    assert_eq!(endpoints[1].sent, 3, "{endpoints:?}");
+    server.shutdown().await.unwrap();
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn a_failover_endpoint_must_fit_the_primary() {
+    let primary = ExporterConfig::builder(Signal::Traces).build().unwrap();
+    let other_signal = ExporterConfig::builder(Signal::Logs).build().unwrap();
+    let error = Exporter::builder(primary.clone())
+        .failover(other_signal)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(error, ExporterError::Failover { .. }) && error.to_string().contains("logs"),
+        "{error}"
+    );
+    if Compression::Gzip.is_supported() {
+        let gzip = ExporterConfig::builder(Signal::Traces)
+            .compression(Compression::Gzip)
+            .build()
+            .unwrap();
+        let error = Exporter::builder(primary)
+            .failover(gzip)
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("encoded once"), "{error}");
+    }
+}
+
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_open_breaker_fails_fast_and_every_dropped_record_is_counted() {
+    use otlp_reliability::{BreakerConfig, BreakerState};
+    let config = ExporterConfig::builder(Signal::Logs)
+        .base_endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .build()
+        .unwrap();
+    let breaker = BreakerConfig::builder()
+        .window(4)
+        .minimum_calls(2)
+        .failure_rate(0.5)
+        .cool_down(std::time::Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let exporter = Exporter::builder(config)
+        .breaker(breaker)
+        .no_retry()
+        .batch(otlp::BatchProcessor::builder().max_batch_size(10))
+        .build()
+        .unwrap();
+    for seed in 0..6 {
+        let logs = otlp_datagen::Generator::new(seed).records(10).logs();
+        exporter.submit(ExportRequest::from(logs)).unwrap();
+        // One export per submission, each after the previous one's answer.
+        exporter.flush().await.unwrap();
+    }
+    exporter.shutdown().await.unwrap();
+    let stats = exporter.stats();
+    assert_eq!(stats.dropped_export_failed, 60, "{stats:?}");
+    assert_eq!(stats.failed_batches, 6, "{stats:?}");
+    let breakers = exporter.reliability().breakers;
+    assert_eq!(breakers.len(), 1);
+    let (name, breaker) = &breakers[0];
+    assert!(name.starts_with("http://127.0.0.1:"), "{name}");
+    assert_eq!(breaker.state, BreakerState::Open, "{breaker:?}");
+    assert_eq!(breaker.opened, 1, "{breaker:?}");
+    // Two calls reached the dead port; the other four failed fast.
+    assert_eq!(breaker.rejected, 4, "{breaker:?}");
+}
+
+#[cfg(feature = "ws")]
+#[tokio::test(flavor = "current_thread")]
+async fn ws_exporter_delivers_every_record() {
+    let received = Received::default();
+    let receiver = otlp::Receiver::builder()
+        .http("127.0.0.1:0")
+        .websocket("/v1/ws")
+        .start(received.clone())
+        .await
+        .unwrap();
+    let config = ExporterConfig::builder(Signal::Traces)
+        .protocol(Protocol::Ws)
+        .endpoint(format!("ws://{}/v1/ws", receiver.http_addr().unwrap()))
+        .compression(compression())
+        .build()
+        .unwrap();
+    let exporter = Exporter::builder(config)
+        .batch(otlp::BatchProcessor::builder().max_batch_size(100))
+        .build()
+        .unwrap();
+    export_through(exporter, &received).await;
+    assert!(receiver.shutdown().await.is_empty());
 }

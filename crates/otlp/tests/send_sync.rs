@@ -13,6 +13,22 @@ fn public_types_are_send_and_sync() {
     send_sync::<otlp::batch::BatchStats>();
     send_sync::<otlp::batch::SubmitError>();
     send_sync::<otlp::batch::BuildError>();
+    #[cfg(any(feature = "grpc", feature = "http"))]
+    {
+        send_sync::<otlp::exporter::Exporter>();
+        send_sync::<otlp::exporter::ExporterBuilder>();
+        send_sync::<otlp::exporter::ExporterError>();
+    }
+    #[cfg(feature = "opentelemetry-sdk")]
+    {
+        send_sync::<otlp::sdk::SpanExporter>();
+        send_sync::<otlp::sdk::SpanExporterBuilder>();
+        send_sync::<otlp::sdk::LogExporter>();
+        send_sync::<otlp::sdk::LogExporterBuilder>();
+        send_sync::<otlp::sdk::MetricExporter>();
+        send_sync::<otlp::sdk::MetricExporterBuilder>();
+        send_sync::<otlp::sdk::SdkExportStats>();
+    }
     #[cfg(feature = "json")]
     {
         send_sync::<otlp::sink::JsonLinesSink>();
