@@ -354,7 +354,9 @@ async function exporterFor(protocol, compression, signal, addresses) {
   const module = await import(name);
   const transformer = createRequire(requireHere.resolve(name))("@opentelemetry/otlp-transformer");
   const url = protocol === "grpc" ? `http://${addresses.gRPC}` : `http://${addresses.HTTP}/v1/${signal}`;
-  return { exporter: new module[EXPORTER[signal]]({ url, compression }), serializer: transformer[`${serializer}${SERIALIZER[signal]}`] };
+  // Cumulative sums uncompressed, delta with gzip: both temporalities arrive.
+  const temporalityPreference = compression === "gzip" ? "delta" : "cumulative";
+  return { exporter: new module[EXPORTER[signal]]({ url, compression, temporalityPreference }), serializer: transformer[`${serializer}${SERIALIZER[signal]}`] };
 }
 
 /** An exporter that records the request body its inner exporter sends (the
@@ -463,6 +465,14 @@ async function runSdk(protocol, compression, addresses) {
     rootSpan.setStatus({ code: SpanStatusCode.OK });
     rootSpan.end([T0 + t, 900_000_000]);
   }
+  // Past the SDK's limits (128 attributes, events, links): dropped counts.
+  const crowded = tracer.startSpan("crowded", { startTime: [T0 + 50, 0] }, ROOT_CONTEXT);
+  for (let n = 0; n < 130; n++) {
+    crowded.setAttribute(`attribute.${n}`, n);
+    crowded.addEvent(`event.${n}`, [T0 + 50, n]);
+    crowded.addLink({ context: remote, attributes: { n } });
+  }
+  crowded.end([T0 + 51, 0]);
 
   // Logs: every body type, severities, event names, trace context.
   const loggerProvider = new LoggerProvider({
@@ -508,6 +518,12 @@ async function runSdk(protocol, compression, addresses) {
     });
     span?.end([T0 + 100 + n, 2_000]);
   }
+  // Past the SDK's limit of 128 attributes: a dropped count.
+  logger.emit({
+    timestamp: [T0 + 300, 0],
+    body: "crowded",
+    attributes: Object.fromEntries(Array.from({ length: 130 }, (_, n) => [`attribute.${n}`, n])),
+  });
   await within(WAIT_MS, `${protocol} logs force-flush`, loggerProvider.forceFlush());
   await within(WAIT_MS, `${protocol} spans force-flush`, tracerProvider.forceFlush());
   await within(WAIT_MS, `${protocol} logs shutdown`, loggerProvider.shutdown());
@@ -573,7 +589,7 @@ async function sdkToServe(binary, work) {
       await serve.stop();
     }
     const what = `JS SDK ${protocol} ${compression}`;
-    checkCoverage(what, sent);
+    checkCoverage(what, compression, sent);
     if (total === 0) selfCheck(sent);
     const got = readJsonLines(out);
     for (const signal of SIGNALS) total += compare(`${what} -> otlp serve`, signal, sent[signal], got[signal]);
@@ -584,22 +600,31 @@ async function sdkToServe(binary, work) {
 /** What the SDK sent must hold every form this suite means to cover: a
  * newer SDK that stopped producing one would otherwise pass unnoticed. */
 const COVERAGE = {
-  traces: ['"parentSpanId"', '"links"', '"events"', '"traceState"', '"status":{"message"', '"code":1', '"arrayValue"', '"doubleValue"', '"boolValue"', '"intValue":"-42"', ...[1, 2, 3, 4, 5].map((k) => `"kind":${k}`)],
+  traces: ['"droppedAttributesCount":2', '"droppedEventsCount":2', '"droppedLinksCount":2', '"parentSpanId"', '"links"', '"events"', '"traceState"', '"status":{"message"', '"code":1', '"arrayValue"', '"doubleValue"', '"boolValue"', '"intValue":"-42"', ...[1, 2, 3, 4, 5].map((k) => `"kind":${k}`)],
   metrics: ['"sum"', '"isMonotonic":true', '"gauge"', '"histogram"', '"exponentialHistogram"', '"asInt"', '"asDouble"', '"bucketCounts"', '"explicitBounds"', '"zeroCount"'],
-  logs: ['"kvlistValue"', '"bytesValue"', '"arrayValue"', '"body":{"stringValue"', '"body":{"intValue"', '"body":{"doubleValue"', '"body":{"boolValue"', '"eventName"', '"traceId"', '"severityNumber":24', '"observedTimeUnixNano"', "{}"],
+  logs: ['"droppedAttributesCount":2', '"kvlistValue"', '"bytesValue"', '"arrayValue"', '"body":{"stringValue"', '"body":{"intValue"', '"body":{"doubleValue"', '"body":{"boolValue"', '"eventName"', '"traceId"', '"severityNumber":24', '"observedTimeUnixNano"', "{}"],
 };
 
-function checkCoverage(what, sent) {
+function checkCoverage(what, compression, sent) {
+  const temporality = `"aggregationTemporality":${compression === "gzip" ? 1 : 2}`;
   for (const signal of SIGNALS) {
     const text = records(signal, sent[signal]).join("\n");
-    const absent = COVERAGE[signal].filter((needle) => !text.includes(needle));
+    const needles = signal === "metrics" ? [...COVERAGE[signal], temporality] : COVERAGE[signal];
+    const absent = needles.filter((needle) => !text.includes(needle));
     if (absent.length) throw new Failure(`${what}: the ${signal} sent lack ${absent.join(", ")}; the suite is broken`);
   }
 }
 
-/** The comparison itself must be able to fail: one changed attribute value in
- * one record is reported. */
+/** The checks themselves must be able to fail: one changed attribute value in
+ * one record is reported, and so are enum names and numeric 64-bit integers. */
 function selfCheck(sent) {
+  for (const span of [{ kind: "SPAN_KIND_SERVER" }, { startTimeUnixNano: 1 }, { traceId: "AAECAwQFBgcICQoLDA0ODw==" }, { span_id: "00" }]) {
+    const request = { resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] };
+    if (!otlpJsonProblem(REQUEST.traces, request, "request")) {
+      throw new Failure(`self-check: ${JSON.stringify(span)} passed the OTLP/JSON rules; the suite is broken`);
+    }
+  }
+  console.log("ok  self-check: enum names, numeric 64-bit integers, base64 ids and snake_case keys break the OTLP/JSON rules");
   const changed = sent.logs.map((request) => REQUEST.logs.decode(REQUEST.logs.encode(request).finish()));
   const record = changed[0].resourceLogs[0].scopeLogs[0].logRecords[0];
   record.attributes[0].value = { stringValue: "changed" };
