@@ -354,9 +354,14 @@ async function exporterFor(protocol, compression, signal, addresses) {
   const module = await import(name);
   const transformer = createRequire(requireHere.resolve(name))("@opentelemetry/otlp-transformer");
   const url = protocol === "grpc" ? `http://${addresses.gRPC}` : `http://${addresses.HTTP}/v1/${signal}`;
-  // Cumulative sums uncompressed, delta with gzip: both temporalities arrive.
-  const temporalityPreference = compression === "gzip" ? "delta" : "cumulative";
-  return { exporter: new module[EXPORTER[signal]]({ url, compression, temporalityPreference }), serializer: transformer[`${serializer}${SERIALIZER[signal]}`] };
+  const options = { url, compression };
+  if (signal === "metrics") {
+    // Cumulative sums uncompressed, delta with gzip: both temporalities arrive.
+    // The proto and gRPC packages use the enum of the HTTP one without exporting it.
+    const { DELTA, CUMULATIVE } = (await import("@opentelemetry/exporter-metrics-otlp-http")).AggregationTemporalityPreference;
+    options.temporalityPreference = compression === "gzip" ? DELTA : CUMULATIVE;
+  }
+  return { exporter: new module[EXPORTER[signal]](options), serializer: transformer[`${serializer}${SERIALIZER[signal]}`] };
 }
 
 /** An exporter that records the request body its inner exporter sends (the
