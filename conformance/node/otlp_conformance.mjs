@@ -40,6 +40,27 @@ const { LoggerProvider, BatchLogRecordProcessor } = await import("@opentelemetry
 
 const { ROOT_CONTEXT, SpanKind, SpanStatusCode, SeverityNumber, ValueType, trace } = api;
 
+// What the SDK complains about (a response it cannot parse, a dropped
+// attribute, an export error) fails the suite: a receiver that answers
+// wrongly must not pass because the exporter only logged it.
+const complaints = [];
+// The crowded span and log record go past the SDK's limits on purpose.
+const EXPECTED_COMPLAINT = /^Dropping extra attributes\.$|^Dropped \d+ (events|links) because (event|link)CountLimit reached$/;
+const complain = (level) => (...args) => {
+  const text = args.join(" ");
+  if (!EXPECTED_COMPLAINT.test(text)) complaints.push(`${level}: ${text}`);
+};
+api.diag.setLogger(
+  {
+    error: complain("error"),
+    warn: complain("warn"),
+    info: () => {},
+    debug: () => {},
+    verbose: () => {},
+  },
+  api.DiagLogLevel.WARN,
+);
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROTO_DIR = path.resolve(HERE, "../../proto");
 const SIGNALS = ["traces", "metrics", "logs"];
@@ -574,6 +595,9 @@ async function runSdk(protocol, compression, addresses) {
 
   if (failures.length) {
     throw new Failure(`the SDK exporters failed to export over ${protocol}: ${failures.slice(0, 3).join("; ")}`);
+  }
+  if (complaints.length) {
+    throw new Failure(`the SDK logged ${complaints.length} complaints over ${protocol} ${compression}: ${complaints.slice(0, 3).join("; ")}`);
   }
   const sent = {};
   for (const signal of SIGNALS) sent[signal] = bodies[signal].map((body) => PROTOCOLS[protocol].decode(signal, body));
