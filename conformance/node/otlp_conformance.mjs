@@ -430,7 +430,7 @@ async function runSdk(protocol, compression, addresses) {
       new BatchSpanProcessor({ exporter: exporters.traces, maxExportBatchSize: 64, scheduledDelayMillis: 50, maxQueueSize: 4096 }),
     ],
   });
-  const tracer = tracerProvider.getTracer("conformance.tracer", "0.1.0", { schemaUrl: SCHEMA });
+  let tracer = tracerProvider.getTracer("conformance.tracer", "0.1.0", { schemaUrl: SCHEMA });
   const remote = {
     traceId: "0af7651916cd43dd8448eb211c80319c",
     spanId: "b7ad6b7169203331",
@@ -461,6 +461,7 @@ async function runSdk(protocol, compression, addresses) {
           unicode: 'żółw 🐢 "quoted"\n\t\\',
           nan: NaN,
           infinity: -Infinity,
+          holes: ["a", null, "b"],
         },
       },
       parent,
@@ -499,6 +500,9 @@ async function runSdk(protocol, compression, addresses) {
     crowded.addLink({ context: remote, attributes: { n } });
   }
   crowded.end([T0 + 51, 0]);
+  // A second scope, with neither version nor schema URL; a span with no name.
+  tracer = tracerProvider.getTracer("conformance.tracer.bare");
+  tracer.startSpan("", { startTime: [T0 + 60, 0] }, ROOT_CONTEXT).end([T0 + 60, 1]);
 
   // Logs: every body type, severities, event names, trace context.
   const loggerProvider = new LoggerProvider({
@@ -544,6 +548,12 @@ async function runSdk(protocol, compression, addresses) {
     });
     span?.end([T0 + 100 + n, 2_000]);
   }
+  // Map and bytes attributes (logs take any value); a record with nothing but
+  // attributes (the SDK stamps the observed time).
+  logger.emit({
+    timestamp: [T0 + 299, 0],
+    attributes: { map: { a: 1, b: ["x", { c: true }] }, payload: new Uint8Array([1, 2, 254]), none: null },
+  });
   // Past the SDK's limit of 128 attributes: a dropped count.
   logger.emit({
     timestamp: [T0 + 300, 0],
