@@ -32,7 +32,7 @@ for (const name of Object.keys(process.env)) {
 
 const api = await import("@opentelemetry/api");
 const { resourceFromAttributes } = await import("@opentelemetry/resources");
-const { TracerProvider, BatchSpanProcessor } = await import("@opentelemetry/sdk-trace");
+const { TracerProvider, BatchSpanProcessor, SimpleSpanProcessor } = await import("@opentelemetry/sdk-trace");
 const { MeterProvider, PeriodicExportingMetricReader, AggregationType } = await import(
   "@opentelemetry/sdk-metrics"
 );
@@ -560,6 +560,22 @@ async function runSdk(protocol, compression, addresses) {
     body: "crowded",
     attributes: Object.fromEntries(Array.from({ length: 130 }, (_, n) => [`attribute.${n}`, n])),
   });
+  // A burst: one export per span, all in flight at once (up to the exporters'
+  // limit of 30 concurrent requests), on a provider of its own.
+  const burst = await exporterFor(protocol, compression, "traces", addresses);
+  const burstProvider = new TracerProvider({
+    resource,
+    spanProcessors: [
+      new SimpleSpanProcessor({ exporter: capturing(burst.exporter, burst.serializer, bodies.traces, failures, "burst export") }),
+    ],
+  });
+  const burstTracer = burstProvider.getTracer("conformance.burst", "0.4.0");
+  for (let n = 0; n < 25; n++) {
+    burstTracer.startSpan(`burst-${n}`, { startTime: [T0 + 400, n], attributes: { n } }, ROOT_CONTEXT).end([T0 + 400, n + 1]);
+  }
+  await within(WAIT_MS, `${protocol} burst force-flush`, burstProvider.forceFlush());
+  await within(WAIT_MS, `${protocol} burst shutdown`, burstProvider.shutdown());
+
   await within(WAIT_MS, `${protocol} logs force-flush`, loggerProvider.forceFlush());
   await within(WAIT_MS, `${protocol} spans force-flush`, tracerProvider.forceFlush());
   await within(WAIT_MS, `${protocol} logs shutdown`, loggerProvider.shutdown());
