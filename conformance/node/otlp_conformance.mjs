@@ -189,6 +189,9 @@ function canonicalValue(field, value) {
     return (UNSIGNED.has(field.type) ? long.toUnsigned() : long.toSigned()).toString();
   }
   if (field.type === "bytes") return Buffer.from(value).toString("base64");
+  // A lone UTF-16 surrogate (from a JS string cut inside a pair) is U+FFFD,
+  // as the SDK's own protobuf encoder sends it.
+  if (typeof value === "string") return value.toWellFormed();
   // JSON.stringify writes NaN and ±Infinity all as null, and -0 as 0.
   if (typeof value === "number" && (!Number.isFinite(value) || Object.is(value, -0))) return String(Object.is(value, -0) ? "-0" : value);
   return value;
@@ -270,7 +273,10 @@ function within(ms, what, promise) {
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Failure(`${what} did not finish within ${ms / 1000} s`)), ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  const failed = (error) => {
+    throw error instanceof Failure ? error : new Failure(`${what} failed: ${error?.message ?? error}`);
+  };
+  return Promise.race([promise, timeout]).catch(failed).finally(() => clearTimeout(timer));
 }
 
 const children = new Set();
@@ -552,7 +558,12 @@ async function runSdk(protocol, compression, addresses) {
   // attributes (the SDK stamps the observed time).
   logger.emit({
     timestamp: [T0 + 299, 0],
-    attributes: { map: { a: 1, b: ["x", { c: true }] }, payload: new Uint8Array([1, 2, 254]), none: null },
+    attributes: {
+      map: { a: 1, b: ["x", { c: true }] },
+      payload: new Uint8Array([1, 2, 254]),
+      none: null,
+      cut: "emoji \ud83d",
+    },
   });
   // Past the SDK's limit of 128 attributes: a dropped count.
   logger.emit({
@@ -561,17 +572,20 @@ async function runSdk(protocol, compression, addresses) {
     attributes: Object.fromEntries(Array.from({ length: 130 }, (_, n) => [`attribute.${n}`, n])),
   });
   // A burst: one export per span, all in flight at once (up to the exporters'
-  // limit of 30 concurrent requests), on a provider of its own.
+  // limit of 30 concurrent requests), on a provider of its own whose length
+  // limit cuts an attribute inside a surrogate pair (JS strings are UTF-16):
+  // OTLP/JSON then carries a lone surrogate escape.
   const burst = await exporterFor(protocol, compression, "traces", addresses);
   const burstProvider = new TracerProvider({
     resource,
+    spanLimits: { attributeValueLengthLimit: 7 },
     spanProcessors: [
       new SimpleSpanProcessor({ exporter: capturing(burst.exporter, burst.serializer, bodies.traces, failures, "burst export") }),
     ],
   });
   const burstTracer = burstProvider.getTracer("conformance.burst", "0.4.0");
   for (let n = 0; n < 25; n++) {
-    burstTracer.startSpan(`burst-${n}`, { startTime: [T0 + 400, n], attributes: { n } }, ROOT_CONTEXT).end([T0 + 400, n + 1]);
+    burstTracer.startSpan(`burst-${n}`, { startTime: [T0 + 400, n], attributes: { n, emoji: "turtle🐢" } }, ROOT_CONTEXT).end([T0 + 400, n + 1]);
   }
   await within(WAIT_MS, `${protocol} burst force-flush`, burstProvider.forceFlush());
   await within(WAIT_MS, `${protocol} burst shutdown`, burstProvider.shutdown());
@@ -655,9 +669,9 @@ async function sdkToServe(binary, work) {
 /** What the SDK sent must hold every form this suite means to cover: a
  * newer SDK that stopped producing one would otherwise pass unnoticed. */
 const COVERAGE = {
-  traces: ['"droppedAttributesCount":2', '"droppedEventsCount":2', '"droppedLinksCount":2', '"parentSpanId"', '"links"', '"events"', '"traceState"', '"status":{"message"', '"code":1', '"arrayValue"', '"doubleValue"', '"boolValue"', '"intValue":"-42"', ...[1, 2, 3, 4, 5].map((k) => `"kind":${k}`)],
+  traces: ["turtle\ufffd", '"droppedAttributesCount":2', '"droppedEventsCount":2', '"droppedLinksCount":2', '"parentSpanId"', '"links"', '"events"', '"traceState"', '"status":{"message"', '"code":1', '"arrayValue"', '"doubleValue"', '"boolValue"', '"intValue":"-42"', ...[1, 2, 3, 4, 5].map((k) => `"kind":${k}`)],
   metrics: ['"sum"', '"isMonotonic":true', '"gauge"', '"histogram"', '"exponentialHistogram"', '"asInt"', '"asDouble"', '"bucketCounts"', '"explicitBounds"', '"zeroCount"'],
-  logs: ['"droppedAttributesCount":2', '"kvlistValue"', '"bytesValue"', '"arrayValue"', '"body":{"stringValue"', '"body":{"intValue"', '"body":{"doubleValue"', '"body":{"boolValue"', '"eventName"', '"traceId"', '"severityNumber":24', '"observedTimeUnixNano"', "{}"],
+  logs: ["emoji \ufffd", '"droppedAttributesCount":2', '"kvlistValue"', '"bytesValue"', '"arrayValue"', '"body":{"stringValue"', '"body":{"intValue"', '"body":{"doubleValue"', '"body":{"boolValue"', '"eventName"', '"traceId"', '"severityNumber":24', '"observedTimeUnixNano"', "{}"],
 };
 
 function checkCoverage(what, compression, sent) {
@@ -680,7 +694,7 @@ function selfCheck(sent) {
     }
   }
   console.log("ok  self-check: enum names, numeric 64-bit integers, base64 ids and snake_case keys break the OTLP/JSON rules");
-  const changed = sent.logs.map((request) => REQUEST.logs.decode(REQUEST.logs.encode(request).finish()));
+  const changed = sent.logs.map((request) => structuredClone(request));
   const record = changed[0].resourceLogs[0].scopeLogs[0].logRecords[0];
   record.attributes[0].value = { stringValue: "changed" };
   try {
