@@ -173,6 +173,14 @@ impl Codec {
     /// OTLP/JSON through the serde impls: the reference decoder.
     #[cfg(feature = "json")]
     pub(crate) fn decode_json_serde<M: OtlpMessage>(body: Bytes) -> Result<M, DecodeError> {
+        // JSON text is UTF-8 (RFC 8259). Checked up front: strings are read as
+        // bytes to let lone surrogate escapes through (see `Text`), which
+        // would let raw bytes that are not UTF-8 through as well.
+        if let Err(error) = std::str::from_utf8(&body) {
+            let at = error.valid_up_to();
+            let message = format_args!("not UTF-8 at byte {at}: JSON text must be UTF-8");
+            return Err(document_error(Self::Json, Vec::new(), message));
+        }
         crate::serde_impl::with_path(|| serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0))
             .map_err(|(e, path)| document_error(Self::Json, path, e))
     }

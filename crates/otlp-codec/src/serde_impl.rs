@@ -167,6 +167,75 @@ impl<T> Wrapped for Plain<T> {
     }
 }
 
+/// A `string` field. JSON text may carry a lone UTF-16 surrogate escape
+/// (`"\ud83d"`): JavaScript writes one for every string cut in the middle of a
+/// surrogate pair, as the OpenTelemetry JS SDK's attribute length limit does.
+/// It reads as U+FFFD, the character the same SDK's protobuf encoder sends for
+/// it, rather than failing the whole request.
+pub(crate) struct Text(String);
+
+impl Wrapped for Text {
+    type Inner = String;
+    fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Utf8;
+        impl<'de> Visitor<'de> for Utf8 {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Text, E> {
+                surrogates_replaced(v)
+                    .map(Text)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Bytes(v), &"a UTF-8 string"))
+            }
+        }
+        if deserializer.is_human_readable() {
+            // serde_json reads a string as bytes without rejecting lone
+            // surrogate escapes: it writes them as WTF-8, resolved here.
+            deserializer.deserialize_bytes(Utf8)
+        } else {
+            deserializer.deserialize_string(Utf8)
+        }
+    }
+}
+
+/// `bytes` as UTF-8 with every WTF-8 surrogate (`ED A0..BF 80..BF`) replaced
+/// by U+FFFD; `None` when anything else is not UTF-8.
+fn surrogates_replaced(mut bytes: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(rest) => {
+                out.push_str(rest);
+                return Some(out);
+            }
+            Err(error) => {
+                let (valid, rest) = bytes.split_at(error.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).ok()?);
+                match rest {
+                    [0xED, 0xA0..=0xBF, 0x80..=0xBF, tail @ ..] => {
+                        out.push(char::REPLACEMENT_CHARACTER);
+                        bytes = tail;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+}
+
 /// A repeated field: a sequence of `W`, preallocating no more than a bounded
 /// number of elements whatever length the input claims.
 pub(crate) struct Repeated<W: Wrapped>(Vec<W::Inner>);

@@ -69,10 +69,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::AnyValue> {
                 {
                     match key {
                         0 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "stringValue")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "stringValue")? {
                                 m.value = Some(
                                     otlp_proto::common::v1::any_value::Value::StringValue(
                                         v.into_inner(),
@@ -307,10 +304,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::KeyValue> {
                 {
                     match key {
                         0 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "key")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "key")? {
                                 m.key = v.into_inner();
                             }
                         }
@@ -391,18 +385,12 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::Instrumentation
                 {
                     match key {
                         0 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "name")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
                         }
                         1 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "version")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "version")? {
                                 m.version = v.into_inner();
                             }
                         }
@@ -482,25 +470,19 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::EntityRef> {
                 {
                     match key {
                         0 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
                         1 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "type")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "type")? {
                                 m.r#type = v.into_inner();
                             }
                         }
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Repeated<Plain<String>>,
+                                Repeated<Text>,
                             >(&mut map, "idKeys")? {
                                 m.id_keys = v.into_inner();
                             }
@@ -508,7 +490,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::EntityRef> {
                         3 => {
                             if let Some(v) = value::<
                                 _,
-                                Repeated<Plain<String>>,
+                                Repeated<Text>,
                             >(&mut map, "descriptionKeys")? {
                                 m.description_keys = v.into_inner();
                             }
@@ -709,10 +691,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::ResourceLogs> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -786,10 +765,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::ScopeLogs> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -923,7 +899,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::LogRecord> {
                         3 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Text,
                             >(&mut map, "severityText")? {
                                 m.severity_text = v.into_inner();
                             }
@@ -968,10 +944,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::LogRecord> {
                             }
                         }
                         10 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "eventName")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "eventName")? {
                                 m.event_name = v.into_inner();
                             }
                         }
@@ -1180,7 +1153,7 @@ for De<otlp_proto::collector::logs::v1::ExportLogsPartialSuccess> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Text,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
@@ -1305,10 +1278,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::ResourceMetric
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -1381,10 +1351,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::ScopeMetrics> 
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -1478,26 +1445,17 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Metric> {
                 {
                     match key {
                         0 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "name")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
                         }
                         1 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "description")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "description")? {
                                 m.description = v.into_inner();
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "unit")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "unit")? {
                                 m.unit = v.into_inner();
                             }
                         }
@@ -2983,7 +2941,7 @@ for De<otlp_proto::collector::metrics::v1::ExportMetricsPartialSuccess> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Text,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
@@ -3111,7 +3069,7 @@ for De<otlp_proto::profiles::v1development::ProfilesDictionary> {
                         4 => {
                             if let Some(v) = value::<
                                 _,
-                                Repeated<Plain<String>>,
+                                Repeated<Text>,
                             >(&mut map, "stringTable")? {
                                 m.string_table = v.into_inner();
                             }
@@ -3283,10 +3241,7 @@ for De<otlp_proto::profiles::v1development::ResourceProfiles> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -3362,10 +3317,7 @@ for De<otlp_proto::profiles::v1development::ScopeProfiles> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -3536,7 +3488,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::profiles::v1development::Pr
                         8 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Text,
                             >(&mut map, "originalPayloadFormat")? {
                                 m.original_payload_format = v.into_inner();
                             }
@@ -4498,7 +4450,7 @@ for De<otlp_proto::collector::profiles::v1development::ExportProfilesPartialSucc
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Text,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
@@ -4620,10 +4572,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::ResourceSpans> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -4696,10 +4645,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::ScopeSpans> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "schemaUrl")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
                         }
@@ -4777,10 +4723,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::span::Event> {
                             }
                         }
                         1 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "name")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
                         }
@@ -4887,10 +4830,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::span::Link> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "traceState")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "traceState")? {
                                 m.trace_state = v.into_inner();
                             }
                         }
@@ -5051,10 +4991,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Span> {
                             }
                         }
                         2 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "traceState")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "traceState")? {
                                 m.trace_state = v.into_inner();
                             }
                         }
@@ -5072,10 +5009,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Span> {
                             }
                         }
                         5 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "name")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
                         }
@@ -5204,10 +5138,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Status> {
                 while let Some(key) = map.next_key_seed(Key(&["message", "code"]))? {
                     match key {
                         0 => {
-                            if let Some(v) = value::<
-                                _,
-                                Plain<String>,
-                            >(&mut map, "message")? {
+                            if let Some(v) = value::<_, Text>(&mut map, "message")? {
                                 m.message = v.into_inner();
                             }
                         }
@@ -5417,7 +5348,7 @@ for De<otlp_proto::collector::trace::v1::ExportTracePartialSuccess> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Text,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }

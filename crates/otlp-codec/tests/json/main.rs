@@ -381,6 +381,45 @@ fn every_any_value_variant() {
     assert_eq!(decode::<ExportTraceServiceRequest>(&json), request);
 }
 
+/// JSON allows any `\uXXXX` escape, a lone UTF-16 surrogate included, and
+/// JavaScript writes one for every string cut inside a surrogate pair (the
+/// OpenTelemetry JS SDK's attribute length limit cuts by UTF-16 units). Such a
+/// string decodes with U+FFFD in place of the lone surrogate — what the same
+/// SDK's protobuf encoder sends for it — instead of failing the request;
+/// paired escapes still decode to their character, in keys and values alike.
+#[test]
+fn lone_surrogate_escapes_decode_as_replacement_characters() {
+    let request: ExportTraceServiceRequest = decode(
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"cut \ud83d","attributes":[{"key":"k\udc00","value":{"stringValue":"\ud83d\ud83d\ude00 \ud83d\n\ude00"}}]}]}]}]}"#,
+    );
+    let span = &spans(&request)[0];
+    assert_eq!(span.name, "cut \u{fffd}");
+    assert_eq!(span.attributes[0].key, "k\u{fffd}");
+    assert_eq!(
+        span.attributes[0].value,
+        Some(any(Value::StringValue(
+            "\u{fffd}😀 \u{fffd}\n\u{fffd}".into()
+        )))
+    );
+    // What is written back is valid UTF-8 and reads back the same.
+    assert_eq!(
+        decode::<ExportTraceServiceRequest>(&encode(&request)),
+        request
+    );
+    // Raw bytes that are not UTF-8 stay an error, a raw encoded surrogate too.
+    for raw in [&[0xff][..], &[0xed, 0xa0, 0xbd]] {
+        let mut body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":""#.to_vec();
+        let at = body.len();
+        body.extend_from_slice(raw);
+        body.extend_from_slice(br#""}]}]}]}"#);
+        let error = Codec::Json
+            .decode::<ExportTraceServiceRequest>(Bytes::from(body))
+            .expect_err("not UTF-8");
+        let expected = format!("not UTF-8 at byte {at}");
+        assert!(error.to_string().contains(&expected), "{error}");
+    }
+}
+
 /// Responses: partial success with int64 counts as strings.
 #[test]
 fn partial_success_response() {
