@@ -126,7 +126,7 @@ fn kind(field: &FieldDescriptorProto) -> Kind {
         Type::Bool => (|v| v.to_string(), "Plain<bool>".into(), |v| v.to_string()),
         Type::String => (
             |v| v.to_string(),
-            "Plain<String>".into(),
+            "Plain<::otlp_proto::ByteString>".into(),
             |v| format!("!{v}.is_empty()"),
         ),
         Type::Bytes if is_id(field) => (

@@ -220,7 +220,7 @@ mod private {
         fn write_json(&self, buf: &mut Vec<u8>);
         /// The generated OTLP/JSON reader; `None` when it leaves the body to serde.
         #[cfg(feature = "json")]
-        fn read_json(body: &[u8]) -> Option<Self>;
+        fn read_json(body: &bytes::Bytes) -> Option<Self>;
         /// The specialised protobuf encoder; `false` when it leaves the message to prost.
         fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
@@ -246,7 +246,7 @@ macro_rules! otlp_messages {
                 crate::json::WriteJson::write_json(self, buf)
             }
             #[cfg(feature = "json")]
-            fn read_json(body: &[u8]) -> Option<Self> {
+            fn read_json(body: &Bytes) -> Option<Self> {
                 crate::json::decode(body).ok()
             }
             #[cfg(feature = "_serde")]

@@ -71,7 +71,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::AnyValue> {
                         0 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "stringValue")? {
                                 m.value = Some(
                                     otlp_proto::common::v1::any_value::Value::StringValue(
@@ -309,7 +309,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::KeyValue> {
                         0 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "key")? {
                                 m.key = v.into_inner();
                             }
@@ -393,7 +393,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::Instrumentation
                         0 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
@@ -401,7 +401,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::Instrumentation
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "version")? {
                                 m.version = v.into_inner();
                             }
@@ -484,7 +484,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::EntityRef> {
                         0 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -492,7 +492,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::EntityRef> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "type")? {
                                 m.r#type = v.into_inner();
                             }
@@ -500,7 +500,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::EntityRef> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Repeated<Plain<String>>,
+                                Repeated<Plain<::otlp_proto::ByteString>>,
                             >(&mut map, "idKeys")? {
                                 m.id_keys = v.into_inner();
                             }
@@ -508,7 +508,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::common::v1::EntityRef> {
                         3 => {
                             if let Some(v) = value::<
                                 _,
-                                Repeated<Plain<String>>,
+                                Repeated<Plain<::otlp_proto::ByteString>>,
                             >(&mut map, "descriptionKeys")? {
                                 m.description_keys = v.into_inner();
                             }
@@ -711,7 +711,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::ResourceLogs> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -788,7 +788,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::ScopeLogs> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -923,7 +923,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::LogRecord> {
                         3 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "severityText")? {
                                 m.severity_text = v.into_inner();
                             }
@@ -970,7 +970,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::logs::v1::LogRecord> {
                         10 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "eventName")? {
                                 m.event_name = v.into_inner();
                             }
@@ -1180,7 +1180,7 @@ for De<otlp_proto::collector::logs::v1::ExportLogsPartialSuccess> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
@@ -1307,7 +1307,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::ResourceMetric
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -1383,7 +1383,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::ScopeMetrics> 
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -1480,7 +1480,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Metric> {
                         0 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
@@ -1488,7 +1488,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Metric> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "description")? {
                                 m.description = v.into_inner();
                             }
@@ -1496,7 +1496,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::metrics::v1::Metric> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "unit")? {
                                 m.unit = v.into_inner();
                             }
@@ -2983,7 +2983,7 @@ for De<otlp_proto::collector::metrics::v1::ExportMetricsPartialSuccess> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
@@ -3111,7 +3111,7 @@ for De<otlp_proto::profiles::v1development::ProfilesDictionary> {
                         4 => {
                             if let Some(v) = value::<
                                 _,
-                                Repeated<Plain<String>>,
+                                Repeated<Plain<::otlp_proto::ByteString>>,
                             >(&mut map, "stringTable")? {
                                 m.string_table = v.into_inner();
                             }
@@ -3285,7 +3285,7 @@ for De<otlp_proto::profiles::v1development::ResourceProfiles> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -3364,7 +3364,7 @@ for De<otlp_proto::profiles::v1development::ScopeProfiles> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -3536,7 +3536,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::profiles::v1development::Pr
                         8 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "originalPayloadFormat")? {
                                 m.original_payload_format = v.into_inner();
                             }
@@ -4498,7 +4498,7 @@ for De<otlp_proto::collector::profiles::v1development::ExportProfilesPartialSucc
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
@@ -4622,7 +4622,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::ResourceSpans> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -4698,7 +4698,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::ScopeSpans> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "schemaUrl")? {
                                 m.schema_url = v.into_inner();
                             }
@@ -4779,7 +4779,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::span::Event> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
@@ -4889,7 +4889,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::span::Link> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "traceState")? {
                                 m.trace_state = v.into_inner();
                             }
@@ -5053,7 +5053,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Span> {
                         2 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "traceState")? {
                                 m.trace_state = v.into_inner();
                             }
@@ -5074,7 +5074,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Span> {
                         5 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "name")? {
                                 m.name = v.into_inner();
                             }
@@ -5206,7 +5206,7 @@ impl<'de> serde::Deserialize<'de> for De<otlp_proto::trace::v1::Status> {
                         0 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "message")? {
                                 m.message = v.into_inner();
                             }
@@ -5417,7 +5417,7 @@ for De<otlp_proto::collector::trace::v1::ExportTracePartialSuccess> {
                         1 => {
                             if let Some(v) = value::<
                                 _,
-                                Plain<String>,
+                                Plain<::otlp_proto::ByteString>,
                             >(&mut map, "errorMessage")? {
                                 m.error_message = v.into_inner();
                             }
