@@ -273,6 +273,62 @@ impl ::prost::Message for {rust} {{
 "#
     );
     if !accessors.is_empty() {
-        let _ = write!(out, "impl {rust} {{ {accessors} }}\n");
+        let _ = writeln!(out, "impl {rust} {{ {accessors} }}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_process_swaps_string_fields_and_prost_derives() {
+        let prost = r#"/// A key.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct KeyValue {
+    /// The key.
+    #[prost(string, tag = "1")]
+    pub key: ::prost::alloc::string::String,
+    #[prost(string, repeated, tag = "2")]
+    pub keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for KeyValue {
+    fn full_name() -> ::prost::alloc::string::String {
+        "KeyValue".into()
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Oneof)]
+pub enum Value {
+    #[prost(string, tag = "1")]
+    StringValue(::prost::alloc::string::String),
+}
+"#;
+        let ours = post_process(prost).unwrap();
+        assert_eq!(
+            ours,
+            r#"/// A key.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct KeyValue {
+    /// The key.
+    pub key: crate::ByteString,
+    pub keys: ::prost::alloc::vec::Vec<crate::ByteString>,
+}
+impl ::prost::Name for KeyValue {
+    fn full_name() -> ::prost::alloc::string::String {
+        "KeyValue".into()
+    }
+}
+#[derive(Clone, PartialEq, Debug)]
+pub enum Value {
+    StringValue(crate::ByteString),
+}
+"#
+        );
+    }
+
+    #[test]
+    fn a_prost_attribute_on_several_lines_is_refused() {
+        let error = post_process("    #[prost(\n        string, tag = \"1\")]\n").unwrap_err();
+        assert!(error.contains("several lines"), "{error}");
     }
 }

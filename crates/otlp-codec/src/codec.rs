@@ -116,8 +116,9 @@ impl Codec {
         Ok(buf)
     }
 
-    /// Decodes a message from `body`. Protobuf `bytes` fields share `body`'s
-    /// buffer instead of copying it.
+    /// Decodes a message from `body`. Protobuf `bytes` and `string` fields,
+    /// and OTLP/JSON strings without escapes, share `body`'s buffer instead of
+    /// copying it.
     pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
         match self {
             Self::Protobuf => match <M as private::Sealed>::decode_protobuf(&body) {

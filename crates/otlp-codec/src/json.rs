@@ -705,6 +705,36 @@ mod tests {
         never_disagrees::<M>(&body)
     }
 
+    /// Whether `s` lies inside `body`'s memory.
+    fn inside(s: &str, body: &Bytes) -> bool {
+        let range = body.as_ptr_range();
+        range.contains(&s.as_ptr()) && s.as_ptr().wrapping_add(s.len()) <= range.end
+    }
+
+    #[test]
+    fn unescaped_strings_share_the_body_escaped_ones_are_unescaped() {
+        let body = Bytes::from_static(
+            br#"{"key":"service.name","value":{"stringValue":"caf\u00e9 \"au lait\""}}"#,
+        );
+        let decoded = decode::<KeyValue>(&body).unwrap();
+        assert_eq!(decoded.key, "service.name");
+        assert!(inside(&decoded.key, &body));
+        let Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }) = &decoded.value
+        else {
+            panic!("not a string value: {decoded:?}");
+        };
+        assert_eq!(value, "café \"au lait\"");
+        assert!(!inside(value, &body));
+
+        // Non-ASCII text without escapes is a slice too.
+        let body = Bytes::from(r#"{"key":"größe"}"#);
+        let decoded = decode::<KeyValue>(&body).unwrap();
+        assert_eq!(decoded.key, "größe");
+        assert!(inside(&decoded.key, &body));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -751,6 +751,48 @@ mod tests {
         assert_eq!(decoded.trace_id.as_ptr(), body[2..].as_ptr());
     }
 
+    /// Whether `s` lies inside `body`'s memory.
+    fn inside(s: &str, body: &Bytes) -> bool {
+        let range = body.as_ptr_range();
+        range.contains(&s.as_ptr()) && s.as_ptr().wrapping_add(s.len()) <= range.end
+    }
+
+    #[test]
+    fn strings_share_the_body() {
+        use otlp_proto::common::v1::EntityRef;
+        use otlp_proto::trace::v1::Span;
+        let span = Span {
+            name: "GET /api/users/{id}".into(),
+            attributes: vec![KeyValue {
+                key: "http.route".into(),
+                value: Some(string_value("/api/users/{id}")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let body = Bytes::from(span.encode_to_vec());
+        let decoded = decode::<Span>(&body).unwrap();
+        assert_eq!(decoded, span);
+        assert!(inside(&decoded.name, &body));
+        assert!(inside(&decoded.attributes[0].key, &body));
+        let Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }) = &decoded.attributes[0].value
+        else {
+            panic!("not a string value: {decoded:?}");
+        };
+        assert!(inside(value, &body));
+
+        let entity = EntityRef {
+            id_keys: vec!["service.name".into(), "ü".into()],
+            ..Default::default()
+        };
+        let body = Bytes::from(entity.encode_to_vec());
+        let decoded = decode::<EntityRef>(&body).unwrap();
+        assert_eq!(decoded, entity);
+        assert!(decoded.id_keys.iter().all(|key| inside(key, &body)));
+    }
+
     #[test]
     fn invalid_utf8_and_truncation_fail() {
         assert!(fast::<KeyValue>(&[1 << 3 | 2, 1, 0xff]).is_err());
