@@ -1,7 +1,8 @@
 //! `cargo xtask codegen [--check]`: Rust code for `otlp-proto` from `proto/`.
 //!
 //! The schema is compiled by `protox` (pure Rust, no system `protoc`) and fed to
-//! two generators: prost for the messages, and tonic for the service stubs. The
+//! two generators: prost for the messages (post-processed by `messagegen` for
+//! `ByteString` strings), and tonic for the service stubs. The
 //! stubs are written apart from the messages so that `otlp-proto` can include them
 //! only behind its `grpc` feature, keeping tonic out of the default build.
 
@@ -154,7 +155,7 @@ pub(crate) fn generate(root: &Path) -> Result<BTreeMap<String, String>, String> 
         // Every message already exists; this pass emits only the service stubs.
         .extern_path(".opentelemetry", "crate::generated::opentelemetry")
         .extern_path(".google", "crate::generated::google")
-        .compile_fds(descriptors)
+        .compile_fds(descriptors.clone())
         .map_err(|e| format!("generating services: {e}"))?;
 
     let mut files = BTreeMap::new();
@@ -163,6 +164,15 @@ pub(crate) fn generate(root: &Path) -> Result<BTreeMap<String, String>, String> 
     for (name, content) in read_dir_files(&messages)? {
         let package = name.trim_end_matches(".rs").to_string();
         tree.insert(&package, Include::Messages(name.clone()));
+        // The OTLP messages get `ByteString` strings and generated
+        // `prost::Message` impls; `google.*` stays as prost-build writes it.
+        let content = if package.starts_with("opentelemetry.") {
+            let messages = crate::messagegen::post_process(&content)?;
+            let impls = crate::messagegen::render(&descriptors, &package);
+            format_rust(&format!("{messages}\n{impls}"))?
+        } else {
+            content
+        };
         files.insert(name, format!("{HEADER}{content}"));
     }
     for (name, content) in read_dir_files(&services)? {
@@ -179,7 +189,10 @@ pub(crate) fn generate(root: &Path) -> Result<BTreeMap<String, String>, String> 
 }
 
 fn format_rust(code: &str) -> Result<String, String> {
-    let file = syn::parse_file(code).map_err(|e| format!("generated code does not parse: {e}"))?;
+    let file = syn::parse_file(code).map_err(|e| {
+        let _ = fs::write(std::env::temp_dir().join("otlp-xtask-unparsed.rs"), code);
+        format!("generated code does not parse: {e}")
+    })?;
     Ok(prettyplease::unparse(&file))
 }
 

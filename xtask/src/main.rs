@@ -12,6 +12,7 @@ use std::process::ExitCode;
 mod codegen;
 mod jsongen;
 mod layers;
+mod messagegen;
 mod protogen;
 mod serdegen;
 mod strategies;

@@ -116,8 +116,9 @@ impl Codec {
         Ok(buf)
     }
 
-    /// Decodes a message from `body`. Protobuf `bytes` fields share `body`'s
-    /// buffer instead of copying it.
+    /// Decodes a message from `body`. Protobuf `bytes` and `string` fields,
+    /// and OTLP/JSON strings without escapes, share `body`'s buffer instead of
+    /// copying it.
     pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
         match self {
             Self::Protobuf => match <M as private::Sealed>::decode_protobuf(&body) {
@@ -228,7 +229,7 @@ mod private {
         fn write_json(&self, buf: &mut Vec<u8>);
         /// The generated OTLP/JSON reader; `None` when it leaves the body to serde.
         #[cfg(feature = "json")]
-        fn read_json(body: &[u8]) -> Option<Self>;
+        fn read_json(body: &bytes::Bytes) -> Option<Self>;
         /// The specialised protobuf encoder; `false` when it leaves the message to prost.
         fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
@@ -254,7 +255,7 @@ macro_rules! otlp_messages {
                 crate::json::WriteJson::write_json(self, buf)
             }
             #[cfg(feature = "json")]
-            fn read_json(body: &[u8]) -> Option<Self> {
+            fn read_json(body: &Bytes) -> Option<Self> {
                 crate::json::decode(body).ok()
             }
             #[cfg(feature = "_serde")]

@@ -9,13 +9,15 @@
 //!
 //! The reader ([`Parser`], with `impl ReadJson` generated per message) is the
 //! decode fast path: the body is validated as UTF-8 once, keys are matched as
-//! bytes, strings are scanned eight bytes at a time and copied once. It
-//! accepts a subset of what the serde path accepts, builds the same value
-//! (tested), and gives up on anything else, which the serde path then decodes
+//! bytes, strings are scanned eight bytes at a time and taken as slices of the
+//! body (copied only when they hold escapes). It accepts a subset of what the
+//! serde path accepts, builds the same value (tested), and gives up on
+//! anything else, which the serde path then decodes
 //! with its precise errors.
 
 use base64::Engine as _;
 use bytes::Bytes;
+use otlp_proto::ByteString;
 
 #[allow(clippy::all)]
 mod generated {
@@ -164,11 +166,14 @@ pub(crate) trait ReadJson: Sized {
 }
 
 /// Decodes a whole document, or gives up.
-pub(crate) fn decode<M: ReadJson>(body: &[u8]) -> Result<M, Fail> {
+pub(crate) fn decode<M: ReadJson>(body: &Bytes) -> Result<M, Fail> {
     // One validation of the whole body: every string between two ASCII
-    // quotes of valid UTF-8 is then valid UTF-8 too.
-    let text = std::str::from_utf8(body).map_err(|_| Fail)?;
+    // quotes of valid UTF-8 is then valid UTF-8 too, so a string without
+    // escapes is taken as a slice of the body, with no check and no copy.
+    let source = ByteString::try_from(body.clone()).map_err(|_| Fail)?;
+    let text: &str = &source;
     let mut p = Parser {
+        source: &source,
         text,
         buf: body,
         pos: 0,
@@ -197,6 +202,8 @@ const MAX_NESTING: u32 = 100;
 /// bytes written as arrays, nesting beyond [`MAX_NESTING`] or `AnyValue`s
 /// beyond [`crate::MAX_DEPTH`].
 pub(crate) struct Parser<'a> {
+    /// The body, to slice strings out of.
+    source: &'a ByteString,
     text: &'a str,
     buf: &'a [u8],
     pos: usize,
@@ -337,16 +344,20 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A string value, unescaped.
-    pub(crate) fn string(&mut self) -> Result<String, Fail> {
+    /// A string value, unescaped: a slice of the body when it has no escapes.
+    pub(crate) fn string(&mut self) -> Result<ByteString, Fail> {
         self.expect(b'"')?;
         let start = self.pos;
         let end = self.string_end()?;
         if self.buf.get(end) == Some(&b'"') {
             self.pos = end + 1;
-            return self.text.get(start..end).map(String::from).ok_or(Fail);
+            if start == end {
+                return Ok(ByteString::new());
+            }
+            let text = self.text.get(start..end).ok_or(Fail)?;
+            return Ok(self.source.slice_ref(text));
         }
-        self.escaped_string(start, end)
+        self.escaped_string(start, end).map(ByteString::from)
     }
 
     /// The rest of a string with escapes, from `start` (escape at `end`).
@@ -663,8 +674,8 @@ mod tests {
     fn never_disagrees<M: ReadJson + crate::OtlpMessage + std::fmt::Debug>(
         body: &[u8],
     ) -> Result<(), TestCaseError> {
-        if let Ok(fast) = decode::<M>(body) {
-            match serde_decode::<M>(body) {
+        if let Ok(fast) = decode::<M>(&Bytes::copy_from_slice(body)) {
+            match serde_decode::<M>(&Bytes::copy_from_slice(body)) {
                 Ok(reference) => prop_assert_eq!(fast.encode_to_vec(), reference.encode_to_vec()),
                 Err(error) => prop_assert!(false, "reader accepted what serde rejects: {error}"),
             }
@@ -688,9 +699,40 @@ mod tests {
     {
         let mut body = Vec::new();
         WriteJson::write_json(message, &mut body);
-        let fast = decode::<M>(&body).map_err(|_| TestCaseError::fail("reader gave up"))?;
+        let fast = decode::<M>(&Bytes::copy_from_slice(&body))
+            .map_err(|_| TestCaseError::fail("reader gave up"))?;
         prop_assert_eq!(&fast, message);
         never_disagrees::<M>(&body)
+    }
+
+    /// Whether `s` lies inside `body`'s memory.
+    fn inside(s: &str, body: &Bytes) -> bool {
+        let range = body.as_ptr_range();
+        range.contains(&s.as_ptr()) && s.as_ptr().wrapping_add(s.len()) <= range.end
+    }
+
+    #[test]
+    fn unescaped_strings_share_the_body_escaped_ones_are_unescaped() {
+        let body = Bytes::from_static(
+            br#"{"key":"service.name","value":{"stringValue":"caf\u00e9 \"au lait\""}}"#,
+        );
+        let decoded = decode::<KeyValue>(&body).unwrap();
+        assert_eq!(decoded.key, "service.name");
+        assert!(inside(&decoded.key, &body));
+        let Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }) = &decoded.value
+        else {
+            panic!("not a string value: {decoded:?}");
+        };
+        assert_eq!(value, "café \"au lait\"");
+        assert!(!inside(value, &body));
+
+        // Non-ASCII text without escapes is a slice too.
+        let body = Bytes::from(r#"{"key":"größe"}"#);
+        let decoded = decode::<KeyValue>(&body).unwrap();
+        assert_eq!(decoded.key, "größe");
+        assert!(inside(&decoded.key, &body));
     }
 
     proptest! {
@@ -790,9 +832,13 @@ mod tests {
             r#"{"resourceSpans":[]}"#,
         ];
         for document in traces {
-            let fast = decode::<ExportTraceServiceRequest>(document.as_bytes())
-                .unwrap_or_else(|_| panic!("reader gave up on {document}"));
-            let reference = serde_decode::<ExportTraceServiceRequest>(document.as_bytes()).unwrap();
+            let fast =
+                decode::<ExportTraceServiceRequest>(&Bytes::copy_from_slice(document.as_bytes()))
+                    .unwrap_or_else(|_| panic!("reader gave up on {document}"));
+            let reference = serde_decode::<ExportTraceServiceRequest>(&Bytes::copy_from_slice(
+                document.as_bytes(),
+            ))
+            .unwrap();
             assert_eq!(
                 fast.encode_to_vec(),
                 reference.encode_to_vec(),
@@ -802,8 +848,13 @@ mod tests {
         let metrics = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"h","histogram":{
             "aggregationTemporality":2,"dataPoints":[{"count":"3","sum":1.5,"bucketCounts":["1",2],
             "explicitBounds":[0.5,"Infinity"],"min":"-Infinity","max":1e300}]}}]}]}]}"#;
-        let fast = decode::<ExportMetricsServiceRequest>(metrics.as_bytes()).unwrap();
-        let reference = serde_decode::<ExportMetricsServiceRequest>(metrics.as_bytes()).unwrap();
+        let fast =
+            decode::<ExportMetricsServiceRequest>(&Bytes::copy_from_slice(metrics.as_bytes()))
+                .unwrap();
+        let reference = serde_decode::<ExportMetricsServiceRequest>(&Bytes::copy_from_slice(
+            metrics.as_bytes(),
+        ))
+        .unwrap();
         assert_eq!(fast, reference);
     }
 
@@ -822,7 +873,8 @@ mod tests {
             r#"{"unknown": 01}"#,
         ] {
             assert!(
-                decode::<ExportTraceServiceRequest>(document.as_bytes()).is_err(),
+                decode::<ExportTraceServiceRequest>(&Bytes::copy_from_slice(document.as_bytes()))
+                    .is_err(),
                 "{document}"
             );
         }
@@ -836,8 +888,14 @@ mod tests {
         let document = format!(
             r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"k","value":{value}}}]}}}}]}}"#
         );
-        assert!(decode::<ExportTraceServiceRequest>(document.as_bytes()).is_err());
-        assert!(serde_decode::<ExportTraceServiceRequest>(document.as_bytes()).is_err());
+        assert!(
+            decode::<ExportTraceServiceRequest>(&Bytes::copy_from_slice(document.as_bytes()))
+                .is_err()
+        );
+        assert!(
+            serde_decode::<ExportTraceServiceRequest>(&Bytes::copy_from_slice(document.as_bytes()))
+                .is_err()
+        );
     }
 
     #[test]

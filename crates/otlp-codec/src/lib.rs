@@ -10,11 +10,14 @@
 //!   into a reusable buffer and [`Codec::decode`] from [`bytes::Bytes`].
 //! - Protobuf through a decoder and an encoder generated per OTLP message (by
 //!   `cargo xtask codegen`, from the same descriptors as the types): `bytes`
-//!   fields (ids, binary values) of a decoded message share the body's buffer
-//!   rather than copying it, each repeated field is allocated once, and each
-//!   nested length is computed once when encoding. The result is exactly
-//!   prost's: the same values, the same bytes, and prost's own errors (any
-//!   body the generated decoder does not accept is decoded by prost).
+//!   fields (ids, binary values) and `string` fields (`otlp_proto::ByteString`,
+//!   checked to be UTF-8) of a decoded message share the body's buffer rather
+//!   than copying it (so the body lives as long as any of them does; see
+//!   `otlp_proto`'s docs to detach a few), each repeated field is allocated
+//!   once, and each nested length is computed once when encoding. The result
+//!   is exactly prost's: the same values, the same bytes, and prost's own
+//!   errors (any body the generated decoder does not accept is decoded by
+//!   prost).
 //! - OTLP/JSON exactly as the OTLP specification defines it: lowerCamelCase
 //!   keys only, trace and span ids as case-insensitive hex, enums as integers
 //!   (integers, numeric strings and value names such as

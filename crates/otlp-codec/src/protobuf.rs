@@ -3,8 +3,8 @@
 //! prost's derived decoder is generic over `Buf` and decodes field by field
 //! through shared helpers; this one is generated per message by
 //! `cargo xtask codegen` (`generated/protobuf.rs`) and reads one contiguous
-//! `&[u8]` with an index. It takes `bytes` fields as slices of the body (no
-//! copy), copies each string once after validating it, and sizes each repeated
+//! `&[u8]` with an index. It takes `bytes` and `string` fields as slices of the
+//! body (no copy; strings validated as UTF-8), and sizes each repeated
 //! field's `Vec` by counting the run of its elements before the first push.
 //!
 //! It is exact by construction where it matters: for every input it accepts it
@@ -16,6 +16,7 @@
 //! So errors cost a second decode, and cost nothing on the fast path.
 
 use bytes::Bytes;
+use otlp_proto::ByteString;
 
 #[allow(clippy::all, unused_imports)]
 mod generated {
@@ -147,33 +148,16 @@ impl Reader<'_> {
 
     /// Replaces `value` with a string field, as prost does.
     #[inline(always)]
-    pub(crate) fn string(&mut self, value: &mut String, end: usize) -> Result<(), Fail> {
-        let len = self.len(end)?;
-        let text = self.utf8(len)?;
-        value.clear();
-        value.push_str(text);
+    pub(crate) fn string(&mut self, value: &mut ByteString, end: usize) -> Result<(), Fail> {
+        *value = self.new_string(end)?;
         Ok(())
     }
 
-    /// One element of a repeated string field.
-    pub(crate) fn new_string(&mut self, end: usize) -> Result<String, Fail> {
-        let len = self.len(end)?;
-        self.utf8(len).map(String::from)
-    }
-
+    /// A string field as a slice of the body, checked to be UTF-8.
     #[inline(always)]
-    fn utf8(&mut self, len: usize) -> Result<&str, Fail> {
-        let bytes = self.take_unchecked_len(len)?;
-        std::str::from_utf8(bytes).map_err(|_| Fail)
-    }
-
-    /// `len` bytes that `len()` already checked against the message's end.
-    #[inline(always)]
-    fn take_unchecked_len(&mut self, len: usize) -> Result<&[u8], Fail> {
-        let start = self.pos;
-        let bytes = self.buf.get(start..start + len).ok_or(Fail)?;
-        self.pos = start + len;
-        Ok(bytes)
+    pub(crate) fn new_string(&mut self, end: usize) -> Result<ByteString, Fail> {
+        let bytes = self.new_bytes(end)?;
+        ByteString::try_from(bytes).map_err(|_| Fail)
     }
 
     /// Replaces `value` with a `bytes` field: a slice of the body, not a copy.
@@ -765,6 +749,48 @@ mod tests {
         let decoded = decode::<Span>(&body).unwrap();
         assert_eq!(decoded.trace_id, span.trace_id);
         assert_eq!(decoded.trace_id.as_ptr(), body[2..].as_ptr());
+    }
+
+    /// Whether `s` lies inside `body`'s memory.
+    fn inside(s: &str, body: &Bytes) -> bool {
+        let range = body.as_ptr_range();
+        range.contains(&s.as_ptr()) && s.as_ptr().wrapping_add(s.len()) <= range.end
+    }
+
+    #[test]
+    fn strings_share_the_body() {
+        use otlp_proto::common::v1::EntityRef;
+        use otlp_proto::trace::v1::Span;
+        let span = Span {
+            name: "GET /api/users/{id}".into(),
+            attributes: vec![KeyValue {
+                key: "http.route".into(),
+                value: Some(string_value("/api/users/{id}")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let body = Bytes::from(span.encode_to_vec());
+        let decoded = decode::<Span>(&body).unwrap();
+        assert_eq!(decoded, span);
+        assert!(inside(&decoded.name, &body));
+        assert!(inside(&decoded.attributes[0].key, &body));
+        let Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }) = &decoded.attributes[0].value
+        else {
+            panic!("not a string value: {decoded:?}");
+        };
+        assert!(inside(value, &body));
+
+        let entity = EntityRef {
+            id_keys: vec!["service.name".into(), "ü".into()],
+            ..Default::default()
+        };
+        let body = Bytes::from(entity.encode_to_vec());
+        let decoded = decode::<EntityRef>(&body).unwrap();
+        assert_eq!(decoded, entity);
+        assert!(decoded.id_keys.iter().all(|key| inside(key, &body)));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use otlp_proto::ByteString;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
@@ -172,11 +173,11 @@ impl<T> Wrapped for Plain<T> {
 /// surrogate pair, as the OpenTelemetry JS SDK's attribute length limit does.
 /// It reads as U+FFFD, the character the same SDK's protobuf encoder sends for
 /// it, rather than failing the whole request.
-pub(crate) struct Text(String);
+pub(crate) struct Text(ByteString);
 
 impl Wrapped for Text {
-    type Inner = String;
-    fn into_inner(self) -> String {
+    type Inner = ByteString;
+    fn into_inner(self) -> ByteString {
         self.0
     }
 }
@@ -190,14 +191,15 @@ impl<'de> Deserialize<'de> for Text {
                 f.write_str("a string")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
-                Ok(Text(v.to_owned()))
+                Ok(Text(v.into()))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
-                Ok(Text(v))
+                // Moves the buffer in: no copy.
+                Ok(Text(v.into()))
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Text, E> {
                 surrogates_replaced(v)
-                    .map(Text)
+                    .map(|text| Text(text.into()))
                     .ok_or_else(|| E::invalid_value(de::Unexpected::Bytes(v), &"a UTF-8 string"))
             }
         }

@@ -1,6 +1,7 @@
 //! Shared pieces: the SplitMix64 stream, attribute helpers and the resources.
 
 use bytes::Bytes;
+use otlp_proto::ByteString;
 use otlp_proto::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use otlp_proto::resource::v1::Resource;
 
@@ -130,45 +131,46 @@ pub(crate) fn round(x: f64, decimals: i32) -> f64 {
     (x * factor).round() / factor
 }
 
-pub(crate) fn kv(key: &str, value: any_value::Value) -> KeyValue {
+pub(crate) fn kv(key: &'static str, value: any_value::Value) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        // Static names cost no allocation.
+        key: ByteString::from_static(key),
         value: Some(AnyValue { value: Some(value) }),
         ..Default::default()
     }
 }
 
-pub(crate) fn string(key: &str, value: impl Into<String>) -> KeyValue {
+pub(crate) fn string(key: &'static str, value: impl Into<ByteString>) -> KeyValue {
     kv(key, any_value::Value::StringValue(value.into()))
 }
 
-pub(crate) fn int(key: &str, value: i64) -> KeyValue {
+pub(crate) fn int(key: &'static str, value: i64) -> KeyValue {
     kv(key, any_value::Value::IntValue(value))
 }
 
-pub(crate) fn double(key: &str, value: f64) -> KeyValue {
+pub(crate) fn double(key: &'static str, value: f64) -> KeyValue {
     kv(key, any_value::Value::DoubleValue(value))
 }
 
-pub(crate) fn boolean(key: &str, value: bool) -> KeyValue {
+pub(crate) fn boolean(key: &'static str, value: bool) -> KeyValue {
     kv(key, any_value::Value::BoolValue(value))
 }
 
-pub(crate) fn strings(key: &str, values: &[&str]) -> KeyValue {
+pub(crate) fn strings(key: &'static str, values: &[&'static str]) -> KeyValue {
     let values = values
         .iter()
         .map(|v| AnyValue {
-            value: Some(any_value::Value::StringValue((*v).to_owned())),
+            value: Some(any_value::Value::StringValue(ByteString::from_static(v))),
         })
         .collect();
     kv(key, any_value::Value::ArrayValue(ArrayValue { values }))
 }
 
 /// `1..=3` distinct-ish strings from `items`, as an array attribute.
-pub(crate) fn some_strings(rng: &mut Rng, key: &str, items: &[&str]) -> KeyValue {
+pub(crate) fn some_strings(rng: &mut Rng, key: &'static str, items: &[&'static str]) -> KeyValue {
     let n = rng.range(1, 3) as usize;
     let start = rng.below(items.len() as u64) as usize;
-    let chosen: Vec<&str> = (0..n).map(|i| items[(start + i) % items.len()]).collect();
+    let chosen: Vec<&'static str> = (0..n).map(|i| items[(start + i) % items.len()]).collect();
     strings(key, &chosen)
 }
 
@@ -216,10 +218,10 @@ pub(crate) fn resource(rng: &mut Rng, index: usize) -> Resource {
     }
 }
 
-pub(crate) fn scope(name: impl Into<String>, version: &str) -> InstrumentationScope {
+pub(crate) fn scope(name: impl Into<ByteString>, version: &'static str) -> InstrumentationScope {
     InstrumentationScope {
         name: name.into(),
-        version: version.to_owned(),
+        version: ByteString::from_static(version),
         ..Default::default()
     }
 }

@@ -150,7 +150,7 @@ pub(crate) fn generate(config: &Generator) -> ExportLogsServiceRequest {
                                 severity_number: severity as i32,
                                 severity_text: text.into(),
                                 body: Some(AnyValue {
-                                    value: Some(any_value::Value::StringValue(body)),
+                                    value: Some(any_value::Value::StringValue(body.into())),
                                 }),
                                 attributes,
                                 flags: u32::from(traced),

@@ -239,8 +239,8 @@ fn metric(rng: &mut Rng, index: usize, prefix: &str, svc: &str, points: usize) -
         }),
     };
     Metric {
-        name: format!("{prefix}{base}"),
-        description: format!("Measures {}", base.replace(['.', '_'], " ")),
+        name: format!("{prefix}{base}").into(),
+        description: format!("Measures {}", base.replace(['.', '_'], " ")).into(),
         unit: unit.into(),
         data: Some(data),
         ..Default::default()

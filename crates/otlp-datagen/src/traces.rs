@@ -1,5 +1,6 @@
 //! Traces: traces of 10 spans, a SERVER root and 9 nested children.
 
+use otlp_proto::ByteString;
 use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_proto::common::v1::KeyValue;
 use otlp_proto::trace::v1::span::{Event, Link, SpanKind};
@@ -284,7 +285,7 @@ fn name_and_attributes(
     }
 }
 
-fn strings_pair(key: &str, table: &str, rng: &mut Rng) -> KeyValue {
+fn strings_pair(key: &'static str, table: &'static str, rng: &mut Rng) -> KeyValue {
     if rng.percent(80) {
         crate::common::strings(key, &[table, "tenants"])
     } else {
@@ -377,7 +378,7 @@ fn trace(rng: &mut Rng, number: u64, len: usize, svc: &str, out: &mut Vec<Span>)
                 code: StatusCode::Error as i32,
             },
             None if rng.percent(20) => Status {
-                message: String::new(),
+                message: ByteString::new(),
                 code: StatusCode::Ok as i32,
             },
             None => Status::default(),
@@ -395,10 +396,10 @@ fn trace(rng: &mut Rng, number: u64, len: usize, svc: &str, out: &mut Vec<Span>)
         out.push(Span {
             trace_id: trace_id.clone(),
             span_id: rng.bytes::<8>(),
-            trace_state: trace_state.clone(),
+            trace_state: trace_state.clone().into(),
             parent_span_id: parent.map(|p| out[p].span_id.clone()).unwrap_or_default(),
             flags: FLAGS,
-            name,
+            name: name.into(),
             kind: kind.span_kind() as i32,
             start_time_unix_nano: start,
             end_time_unix_nano: end,

@@ -19,9 +19,24 @@
 //! - [`TraceId`] and [`SpanId`]: parse and format hex, check validity.
 //! - Every `bytes` field is a [`bytes::Bytes`], so decoding from a `Bytes` buffer
 //!   shares it instead of copying ids and binary values.
+//! - Every `string` field of the OTLP messages is a [`ByteString`] (from the
+//!   [bytestring] crate): an immutable UTF-8 string backed by [`bytes::Bytes`]
+//!   that derefs to `str`. Decoding from a `Bytes` buffer (prost's
+//!   `Message::decode`, or `otlp-codec`) slices each string out of the body
+//!   after checking it is UTF-8 — no allocation, no copy. Build one with
+//!   `"literal".into()` or [`ByteString::from_static`] (no allocation),
+//!   `String::into()` (no copy), or [`ByteString::try_from`] a `Bytes`.
+//!   `google.rpc.*` keeps `String`.
+//!
+//! # Decoded messages keep their body alive
+//! A decoded string or id shares the buffer the whole request arrived in, so
+//! the buffer lives as long as any of them does. Keeping a few strings of a
+//! large request (a service name for a cache, say) keeps the whole request's
+//! memory: detach them with `ByteString::from(s.to_string())`, and ids with
+//! `Bytes::copy_from_slice(&id)`.
 //!
 //! # Place in the layers
-//! Level 0, the bottom of the workspace: it depends on prost and bytes only (tonic
+//! Level 0, the bottom of the workspace: it depends on prost, bytes and bytestring only (tonic
 //! behind the `grpc` feature). Codecs (`otlp-codec`) sit on top of it.
 //!
 //! # Feature flags
@@ -60,12 +75,14 @@
 //!
 //! [opentelemetry-proto]: https://github.com/open-telemetry/opentelemetry-proto
 //! [proptest]: https://docs.rs/proptest
+//! [bytestring]: https://docs.rs/bytestring
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod id;
 #[cfg(feature = "proptest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod strategy;
+mod string_field;
 
 #[rustfmt::skip]
 #[allow(
@@ -79,6 +96,7 @@ pub mod strategy;
 )]
 mod generated;
 
+pub use bytestring::ByteString;
 pub use generated::google;
 pub use generated::opentelemetry::proto::{
     collector, common, logs, metrics, processcontext, profiles, resource, trace,

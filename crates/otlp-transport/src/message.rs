@@ -198,25 +198,25 @@ impl ExportResponse {
             Signal::Traces => Self::Traces(ExportTraceServiceResponse {
                 partial_success: Some(ExportTracePartialSuccess {
                     rejected_spans: rejected,
-                    error_message: message,
+                    error_message: message.into(),
                 }),
             }),
             Signal::Metrics => Self::Metrics(ExportMetricsServiceResponse {
                 partial_success: Some(ExportMetricsPartialSuccess {
                     rejected_data_points: rejected,
-                    error_message: message,
+                    error_message: message.into(),
                 }),
             }),
             Signal::Logs => Self::Logs(ExportLogsServiceResponse {
                 partial_success: Some(ExportLogsPartialSuccess {
                     rejected_log_records: rejected,
-                    error_message: message,
+                    error_message: message.into(),
                 }),
             }),
             Signal::Profiles => Self::Profiles(ExportProfilesServiceResponse {
                 partial_success: Some(ExportProfilesPartialSuccess {
                     rejected_profiles: rejected,
-                    error_message: message,
+                    error_message: message.into(),
                 }),
             }),
         }
@@ -253,7 +253,8 @@ impl ExportResponse {
                 .map(|p| (p.rejected_profiles, p.error_message.clone())),
         };
         let (rejected, message) = parts.unwrap_or_default();
-        Outcome::from_parts(rejected, message)
+        // An owned copy: the response's string may share a whole received body.
+        Outcome::from_parts(rejected, message.to_string())
     }
 }
 

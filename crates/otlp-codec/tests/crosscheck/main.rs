@@ -147,9 +147,9 @@ fn they_read_our_realistic_requests() {
                     }),
                     ..Default::default()
                 }],
-                schema_url: schema_url.clone(),
+                schema_url: schema_url.clone().into(),
             }],
-            schema_url: schema_url.clone(),
+            schema_url: schema_url.clone().into(),
         }],
     };
     let logs = otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
@@ -169,9 +169,9 @@ fn they_read_our_realistic_requests() {
                     flags: 1,
                     ..Default::default()
                 }],
-                schema_url: schema_url.clone(),
+                schema_url: schema_url.clone().into(),
             }],
-            schema_url,
+            schema_url: schema_url.into(),
         }],
     };
     fn they_read<M: OtlpMessage, T: prost::Message + serde::de::DeserializeOwned>(message: &M) {

@@ -290,7 +290,7 @@ fn unknown_fields_are_ignored_at_any_depth() {
         request.resource_spans[0].scope_spans[0]
             .scope
             .as_ref()
-            .map(|s| s.name.as_str()),
+            .map(|s| &*s.name),
         Some("s")
     );
 }
@@ -358,7 +358,7 @@ fn every_any_value_variant() {
             any(Value::KvlistValue(KeyValueList {
                 values: vec![KeyValue {
                     key: "k".into(),
-                    value: Some(any(Value::StringValue(String::new()))),
+                    value: Some(any(Value::StringValue(Default::default()))),
                     key_strindex: 0,
                 }],
             })),

@@ -3,8 +3,12 @@
 use proptest::prelude::*;
 #[allow(unused_imports)]
 use proptest::collection::vec;
-fn string() -> BoxedStrategy<String> {
-    prop_oneof![Just(String::new()), "[a-z./_ -]{1,12}", any::< String > ()].boxed()
+/// A string of the field's type: `ByteString` in the OTLP messages, `String`
+/// in `google.*`.
+fn string<S: From<String> + std::fmt::Debug + 'static>() -> BoxedStrategy<S> {
+    prop_oneof![Just(String::new()), "[a-z./_ -]{1,12}", any::< String > ()]
+        .prop_map(S::from)
+        .boxed()
 }
 fn bytes() -> BoxedStrategy<bytes::Bytes> {
     vec(any::<u8>(), 0..20).prop_map(bytes::Bytes::from).boxed()

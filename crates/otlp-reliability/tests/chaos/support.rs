@@ -165,7 +165,7 @@ fn item_id(payload: Payload) -> Result<u64, SinkError> {
 pub(crate) fn item(id: u64, size: usize, wire: &WireFormat) -> Encoded {
     let record = LogRecord {
         time_unix_nano: id,
-        severity_text: "x".repeat(size.saturating_sub(32)),
+        severity_text: "x".repeat(size.saturating_sub(32)).into(),
         ..LogRecord::default()
     };
     let request = ExportLogsServiceRequest {

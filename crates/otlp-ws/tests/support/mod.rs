@@ -127,7 +127,7 @@ pub fn numbered(number: u32) -> ExportRequest {
         .resources(1)
         .records(3)
         .traces();
-    traces.resource_spans[0].scope_spans[0].spans[0].name = format!("req-{number}");
+    traces.resource_spans[0].scope_spans[0].spans[0].name = format!("req-{number}").into();
     ExportRequest::from(traces)
 }
 
