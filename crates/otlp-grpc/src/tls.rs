@@ -47,6 +47,11 @@ impl ClientTls {
             return None;
         }
         let mut config = ClientTlsConfig::new().ca_certificates(self.ca.iter().cloned());
+        #[cfg(feature = "tls-native-roots")]
+        if self.ca.is_empty() {
+            // mTLS to a server with a public certificate: no CA given.
+            config = config.with_native_roots();
+        }
         if let Some(identity) = &self.identity {
             config = config.identity(identity.clone());
         }

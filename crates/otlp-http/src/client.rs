@@ -225,12 +225,7 @@ impl ClientBuilder {
             });
         }
         #[cfg(feature = "tls")]
-        if let (Some(url), None) = (https, &self.tls) {
-            return Err(BuildError::Tls(format!(
-                "{url} needs TLS settings: pass a rustls ClientConfig to ClientBuilder::tls \
-                 (otlp_http::tls::client_config builds one from PEM)"
-            )));
-        }
+        let tls = https_settings(https, self.tls)?;
         let mut headers = HeaderMap::new();
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         for (name, value) in &self.headers {
@@ -255,7 +250,7 @@ impl ClientBuilder {
             self.max_connections,
             self.idle_timeout,
             #[cfg(feature = "tls")]
-            self.tls.map(Arc::new),
+            tls.map(Arc::new),
         );
         Ok(Client {
             inner: Arc::new(Inner {
@@ -447,6 +442,35 @@ pub enum BuildError {
     /// The TLS settings could not be used.
     #[error("invalid TLS settings: {0}")]
     Tls(String),
+}
+
+/// The TLS settings of a client with an `https://` endpoint: those given, or
+/// else the system's root certificates when the crate can load them.
+#[cfg(feature = "tls")]
+fn https_settings(
+    https: Option<&Uri>,
+    given: Option<rustls::ClientConfig>,
+) -> Result<Option<rustls::ClientConfig>, BuildError> {
+    match (https, given) {
+        (Some(_), None) => {
+            #[cfg(feature = "tls-native-roots")]
+            {
+                crate::tls::system_client_config(None)
+                    .map(Some)
+                    .map_err(|error| BuildError::Tls(error.to_string()))
+            }
+            #[cfg(not(feature = "tls-native-roots"))]
+            {
+                Err(BuildError::Tls(format!(
+                    "{} needs TLS settings: pass a rustls ClientConfig to ClientBuilder::tls \
+                     (otlp_http::tls::client_config builds one from PEM), or enable the \
+                     `tls-native-roots` feature to trust the system's root certificates",
+                    https.map(ToString::to_string).unwrap_or_default()
+                )))
+            }
+        }
+        (_, given) => Ok(given),
+    }
 }
 
 fn parse_url(url: &str) -> Result<Uri, BuildError> {

@@ -65,10 +65,45 @@ pub fn client_config(
     ca_pem: &[u8],
     identity: Option<(&[u8], &[u8])>,
 ) -> Result<ClientConfig, TlsError> {
+    client_trusting(roots(ca_pem, "CA")?, identity)
+}
+
+/// A client config trusting the system's root certificates, as browsers and
+/// the OpenTelemetry Collector do: what an `https://` endpoint gets when no
+/// CA is given. `SSL_CERT_FILE` and `SSL_CERT_DIR` replace the system store
+/// when set, as with OpenSSL. With `identity`, it presents a client
+/// certificate (mTLS).
+#[cfg(feature = "tls-native-roots")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls-native-roots")))]
+pub fn system_client_config(identity: Option<(&[u8], &[u8])>) -> Result<ClientConfig, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _unparsable) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "the store is empty".to_owned(), ToString::to_string);
+        return Err(TlsError::Certificates {
+            what: "system root",
+            reason: format!(
+                "none could be loaded ({why}): install the system's CA certificates \
+                 (e.g. the ca-certificates package), point SSL_CERT_FILE at a PEM bundle, \
+                 or give the server's CA"
+            ),
+        });
+    }
+    client_trusting(roots, identity)
+}
+
+fn client_trusting(
+    roots: RootCertStore,
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<ClientConfig, TlsError> {
     let builder =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots(ca_pem, "CA")?);
+            .with_root_certificates(roots);
     Ok(match identity {
         Some((chain, key_pem)) => {
             builder.with_client_auth_cert(certs(chain, "client")?, key(key_pem)?)?

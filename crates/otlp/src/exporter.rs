@@ -456,20 +456,19 @@ fn http_tls(
     }
     #[cfg(feature = "tls")]
     {
-        let Some(ca) = config.tls().certificate() else {
-            return Err(ExporterError::Tls(format!(
-                "{} needs the server's CA: set OTEL_EXPORTER_OTLP_CERTIFICATE (ExporterConfigBuilder::certificate) to a PEM file",
-                config.endpoint()
-            )));
+        let ca = match config.tls().certificate() {
+            Some(path) => Some(read(path, "certificate")?),
+            None => None,
         };
-        let ca = read(ca, "certificate")?;
         let identity = identity(config)?;
-        let tls = otlp_http::tls::client_config(
-            &ca,
-            identity
-                .as_ref()
-                .map(|id| (id.certificate.as_slice(), id.key.as_slice())),
-        )
+        let identity = identity
+            .as_ref()
+            .map(|id| (id.certificate.as_slice(), id.key.as_slice()));
+        // No CA configured: the system's roots, as the Collector's exporters.
+        let tls = match &ca {
+            Some(ca) => otlp_http::tls::client_config(ca, identity),
+            None => otlp_http::tls::system_client_config(identity),
+        }
         .map_err(|e| ExporterError::Tls(e.to_string()))?;
         Ok(builder.tls(tls))
     }
