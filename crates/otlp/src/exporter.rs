@@ -56,11 +56,31 @@ pub struct Exporter {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ExporterBuilder {
     config: ExporterConfig,
-    retry: Option<RetryPolicy>,
     batch: BatchProcessorBuilder,
-    breaker: Option<BreakerConfig>,
-    failover: Vec<ExporterConfig>,
-    attempt_timeout: Option<Duration>,
+    layers: Layers,
+}
+
+/// The reliability layers around the transport clients, as
+/// [`ExporterBuilder`] and the SDK adapters' builders configure them.
+#[derive(Debug, Clone)]
+pub(crate) struct Layers {
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) failover: Vec<ExporterConfig>,
+    pub(crate) attempt_timeout: Option<Duration>,
+}
+
+impl Default for Layers {
+    /// The Collector's retry defaults; no breaker, no failover, each
+    /// attempt bounded by the configuration's (the transport's) timeout.
+    fn default() -> Self {
+        Self {
+            retry: Some(RetryPolicy::default()),
+            breaker: None,
+            failover: Vec::new(),
+            attempt_timeout: None,
+        }
+    }
 }
 
 /// Why an [`Exporter`] could not be built.
@@ -128,11 +148,8 @@ impl Exporter {
     pub fn builder(config: ExporterConfig) -> ExporterBuilder {
         ExporterBuilder {
             config,
-            retry: Some(RetryPolicy::default()),
             batch: BatchProcessor::builder(),
-            breaker: None,
-            failover: Vec::new(),
-            attempt_timeout: None,
+            layers: Layers::default(),
         }
     }
 
@@ -178,13 +195,13 @@ impl Exporter {
 impl ExporterBuilder {
     /// The retry policy; the OpenTelemetry Collector's defaults unless set.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
+        self.layers.retry = Some(policy);
         self
     }
 
     /// No retry: a failed export is dropped (and counted) at once.
     pub fn no_retry(mut self) -> Self {
-        self.retry = None;
+        self.layers.retry = None;
         self
     }
 
@@ -199,7 +216,7 @@ impl ExporterBuilder {
     /// or handed to the next failover endpoint) instead of waiting on a dead
     /// collector, and probes it again after its cool-down. None by default.
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
-        self.breaker = Some(config);
+        self.layers.breaker = Some(config);
         self
     }
 
@@ -209,7 +226,7 @@ impl ExporterBuilder {
     /// its codec and compression too (payloads are encoded once); its
     /// headers, TLS and timeout are its own.
     pub fn failover(mut self, config: ExporterConfig) -> Self {
-        self.failover.push(config);
+        self.layers.failover.push(config);
         self
     }
 
@@ -217,32 +234,49 @@ impl ExporterBuilder {
     /// timeout (the configuration's, 10 s by default), so that a stalled
     /// endpoint fails over or is retried in bounded time.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
+        self.layers.attempt_timeout = Some(timeout);
         self
     }
 
     /// Builds the clients (connecting lazily) and starts the batch processor
     /// on the current tokio runtime.
     pub fn build(self) -> Result<Exporter, ExporterError> {
+        let (service, wire_format, reliability) = self.layers.service(&self.config)?;
+        let processor = self.batch.build(service, wire_format)?;
+        Ok(Exporter {
+            config: self.config,
+            processor,
+            reliability,
+        })
+    }
+}
+
+impl Layers {
+    /// The clients of `config` and its failover endpoints behind the
+    /// layers, the wire format to encode payloads in, and the layers' stats.
+    pub(crate) fn service(
+        &self,
+        config: &ExporterConfig,
+    ) -> Result<(BoxExportService, WireFormat, Stats), ExporterError> {
         let mut reliability = Stats::new();
-        let (primary, wire_format) = self.endpoint(&self.config, &mut reliability)?;
+        let (primary, wire_format) = self.endpoint(config, &mut reliability)?;
         let service = if self.failover.is_empty() {
             primary
         } else {
-            let mut failover = Failover::builder().endpoint(name(&self.config), primary);
-            for config in &self.failover {
+            let mut failover = Failover::builder().endpoint(name(config), primary);
+            for other in &self.failover {
                 let mismatch = |reason: String| ExporterError::Failover {
-                    endpoint: name(config),
+                    endpoint: name(other),
                     reason,
                 };
-                if config.signal() != self.config.signal() {
+                if other.signal() != config.signal() {
                     return Err(mismatch(format!(
                         "it is configured for {}, the primary for {}",
-                        config.signal(),
-                        self.config.signal()
+                        other.signal(),
+                        config.signal()
                     )));
                 }
-                let (service, format) = self.endpoint(config, &mut reliability)?;
+                let (service, format) = self.endpoint(other, &mut reliability)?;
                 if (format.codec(), format.compression())
                     != (wire_format.codec(), wire_format.compression())
                 {
@@ -254,13 +288,13 @@ impl ExporterBuilder {
                         wire_format.compression()
                     )));
                 }
-                failover = failover.endpoint(name(config), service);
+                failover = failover.endpoint(name(other), service);
             }
             let failover = failover.build()?;
             reliability = reliability.failover(failover.monitor());
             BoxExportService::new(failover)
         };
-        let service = match self.retry {
+        let service = match self.retry.clone() {
             Some(policy) => {
                 let retry = RetryLayer::new(policy);
                 reliability = reliability.retry(retry.stats());
@@ -268,12 +302,7 @@ impl ExporterBuilder {
             }
             None => service,
         };
-        let processor = self.batch.build(service, wire_format)?;
-        Ok(Exporter {
-            config: self.config,
-            processor,
-            reliability,
-        })
+        Ok((service, wire_format, reliability))
     }
 
     /// One endpoint's client, behind its timeout and breaker when asked.

@@ -729,3 +729,40 @@ fn spans_arrive_over_websocket() {
         assert!(runtime.block_on(receiver.shutdown()).is_empty());
     });
 }
+
+#[test]
+fn a_span_exporter_fails_over_when_its_primary_is_down() {
+    let collector = Collector::start(Outcome::Success);
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let primary = ExporterConfig::builder(Signal::Traces)
+        .protocol(Protocol::Grpc)
+        .endpoint(format!("http://{closed}"))
+        .build()
+        .unwrap();
+    let exporter = SpanExporter::builder(primary)
+        .failover(collector.config(Signal::Traces, Protocol::Grpc))
+        .breaker(otlp::reliability::BreakerConfig::default())
+        .attempt_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let (results, stats, reliability) = bounded(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let results: Vec<_> = (0..3)
+            .map(|_| runtime.block_on(exporter.export(vec![span_data("moved")])))
+            .collect();
+        (results, exporter.stats(), exporter.reliability())
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(stats.exported_records, 3);
+    assert_eq!(stats.failed_records, 0);
+    assert_eq!(collector.received.take().len(), 3);
+    // Both endpoints are watched, each behind its own breaker.
+    assert_eq!(reliability.breakers.len(), 2, "{reliability:?}");
+}

@@ -6,10 +6,10 @@ use std::time::Duration;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::LogBatch;
-use otlp_reliability::RetryPolicy;
+use otlp_reliability::StatsSnapshot;
 use otlp_transport::Signal;
 
-use super::check_signal;
+use super::LogExporterBuilder;
 use super::convert::{self, ProtoResource};
 use super::worker::{SdkExportStats, Worker};
 use crate::config::ExporterConfig;
@@ -39,22 +39,11 @@ pub struct LogExporter {
     resource: ProtoResource,
 }
 
-/// Builds a [`LogExporter`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct LogExporterBuilder {
-    config: ExporterConfig,
-    retry: Option<RetryPolicy>,
-}
-
 impl LogExporter {
     /// A builder exporting as `config` (of [`Signal::Logs`]) says, with the
     /// Collector's retry defaults.
     pub fn builder(config: ExporterConfig) -> LogExporterBuilder {
-        LogExporterBuilder {
-            config,
-            retry: Some(RetryPolicy::default()),
-        }
+        LogExporterBuilder::new(config)
     }
 
     /// An exporter configured by `config`, with the default retry.
@@ -72,27 +61,20 @@ impl LogExporter {
     pub fn stats(&self) -> SdkExportStats {
         self.worker.stats()
     }
+
+    /// The reliability layers' state: retries, breakers, failover health.
+    pub fn reliability(&self) -> StatsSnapshot {
+        self.worker.reliability()
+    }
 }
 
 impl LogExporterBuilder {
-    /// The retry policy; the OpenTelemetry Collector's defaults unless set.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// No retry: a failed export is reported to the SDK at once.
-    pub fn no_retry(mut self) -> Self {
-        self.retry = None;
-        self
-    }
-
-    /// Builds the client (connecting lazily) and starts its thread; needs
-    /// no runtime.
+    /// Builds the clients (connecting lazily) and starts the exporter's
+    /// thread; needs no runtime.
     pub fn build(self) -> Result<LogExporter, ExporterError> {
-        check_signal(&self.config, Signal::Logs)?;
+        let worker = self.start(Signal::Logs)?;
         Ok(LogExporter {
-            worker: Worker::start(&self.config, self.retry)?,
+            worker,
             resource: ProtoResource::default(),
         })
     }

@@ -7,10 +7,10 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-use otlp_reliability::RetryPolicy;
+use otlp_reliability::StatsSnapshot;
 use otlp_transport::Signal;
 
-use super::check_signal;
+use super::MetricExporterBuilder;
 use super::convert;
 use super::worker::{SdkExportStats, Worker};
 use crate::config::ExporterConfig;
@@ -39,24 +39,11 @@ pub struct MetricExporter {
     temporality: Temporality,
 }
 
-/// Builds a [`MetricExporter`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct MetricExporterBuilder {
-    config: ExporterConfig,
-    retry: Option<RetryPolicy>,
-    temporality: Temporality,
-}
-
 impl MetricExporter {
     /// A builder exporting as `config` (of [`Signal::Metrics`]) says, with
     /// the Collector's retry defaults and cumulative temporality.
     pub fn builder(config: ExporterConfig) -> MetricExporterBuilder {
-        MetricExporterBuilder {
-            config,
-            retry: Some(RetryPolicy::default()),
-            temporality: Temporality::Cumulative,
-        }
+        MetricExporterBuilder::new(config)
     }
 
     /// An exporter configured by `config`, with the defaults.
@@ -74,34 +61,20 @@ impl MetricExporter {
     pub fn stats(&self) -> SdkExportStats {
         self.worker.stats()
     }
+
+    /// The reliability layers' state: retries, breakers, failover health.
+    pub fn reliability(&self) -> StatsSnapshot {
+        self.worker.reliability()
+    }
 }
 
 impl MetricExporterBuilder {
-    /// The retry policy; the OpenTelemetry Collector's defaults unless set.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// No retry: a failed export is reported to the SDK at once.
-    pub fn no_retry(mut self) -> Self {
-        self.retry = None;
-        self
-    }
-
-    /// The temporality asked of the SDK's aggregations: cumulative (the
-    /// default, what Prometheus-like backends want) or delta.
-    pub fn temporality(mut self, temporality: Temporality) -> Self {
-        self.temporality = temporality;
-        self
-    }
-
-    /// Builds the client (connecting lazily) and starts its thread; needs
-    /// no runtime.
+    /// Builds the clients (connecting lazily) and starts the exporter's
+    /// thread; needs no runtime.
     pub fn build(self) -> Result<MetricExporter, ExporterError> {
-        check_signal(&self.config, Signal::Metrics)?;
+        let worker = self.start(Signal::Metrics)?;
         Ok(MetricExporter {
-            worker: Worker::start(&self.config, self.retry)?,
+            worker,
             temporality: self.temporality,
         })
     }

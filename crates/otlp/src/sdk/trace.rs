@@ -6,10 +6,10 @@ use std::time::Duration;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::SpanData;
-use otlp_reliability::RetryPolicy;
+use otlp_reliability::StatsSnapshot;
 use otlp_transport::Signal;
 
-use super::check_signal;
+use super::SpanExporterBuilder;
 use super::convert::{self, ProtoResource};
 use super::worker::{SdkExportStats, Worker};
 use crate::config::ExporterConfig;
@@ -36,22 +36,11 @@ pub struct SpanExporter {
     resource: ProtoResource,
 }
 
-/// Builds a [`SpanExporter`].
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct SpanExporterBuilder {
-    config: ExporterConfig,
-    retry: Option<RetryPolicy>,
-}
-
 impl SpanExporter {
     /// A builder exporting as `config` (of [`Signal::Traces`]) says, with the
     /// Collector's retry defaults.
     pub fn builder(config: ExporterConfig) -> SpanExporterBuilder {
-        SpanExporterBuilder {
-            config,
-            retry: Some(RetryPolicy::default()),
-        }
+        SpanExporterBuilder::new(config)
     }
 
     /// An exporter configured by `config`, with the default retry.
@@ -69,27 +58,20 @@ impl SpanExporter {
     pub fn stats(&self) -> SdkExportStats {
         self.worker.stats()
     }
+
+    /// The reliability layers' state: retries, breakers, failover health.
+    pub fn reliability(&self) -> StatsSnapshot {
+        self.worker.reliability()
+    }
 }
 
 impl SpanExporterBuilder {
-    /// The retry policy; the OpenTelemetry Collector's defaults unless set.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// No retry: a failed export is reported to the SDK at once.
-    pub fn no_retry(mut self) -> Self {
-        self.retry = None;
-        self
-    }
-
-    /// Builds the client (connecting lazily) and starts its thread; needs
-    /// no runtime.
+    /// Builds the clients (connecting lazily) and starts the exporter's
+    /// thread; needs no runtime.
     pub fn build(self) -> Result<SpanExporter, ExporterError> {
-        check_signal(&self.config, Signal::Traces)?;
+        let worker = self.start(Signal::Traces)?;
         Ok(SpanExporter {
-            worker: Worker::start(&self.config, self.retry)?,
+            worker,
             resource: ProtoResource::default(),
         })
     }

@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
 use std::time::Duration;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use otlp_reliability::{RetryLayer, RetryPolicy};
+use otlp_reliability::{Stats, StatsSnapshot};
 use otlp_transport::{
     BoxExportService, Encoded, ExportError, ExportRequest, Outcome, Payload, Signal, WireFormat,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceExt;
 
 use crate::config::ExporterConfig;
-use crate::exporter::{ExporterError, client};
+use crate::exporter::{ExporterError, Layers};
 
 /// What an SDK exporter adapter has done, since it was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +65,7 @@ pub(crate) struct Worker {
     /// Tells the thread to give up on the exports still in flight.
     abort: Mutex<Option<oneshot::Sender<()>>>,
     counters: Arc<Counters>,
+    reliability: Stats,
 }
 
 impl std::fmt::Debug for Job {
@@ -76,34 +77,19 @@ impl std::fmt::Debug for Job {
 }
 
 impl Worker {
-    /// Builds the configuration's client (with retry when a policy is given)
-    /// and starts the thread that runs it.
-    pub(crate) fn start(
-        config: &ExporterConfig,
-        retry: Option<RetryPolicy>,
-    ) -> Result<Self, ExporterError> {
+    /// Builds the configuration's clients behind the reliability layers and
+    /// starts the thread that runs them.
+    pub(crate) fn start(config: &ExporterConfig, layers: &Layers) -> Result<Self, ExporterError> {
         let signal = config.signal();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(ExporterError::Runtime)?;
         // Clients may look for a runtime when built: give them this one.
-        let (service, wire_format) = {
+        let (service, wire_format, reliability) = {
             let _entered = runtime.enter();
-            let (client, wire_format) = client(config)?;
-            let service = match retry {
-                Some(policy) => BoxExportService::new(
-                    ServiceBuilder::new()
-                        .layer(RetryLayer::new(policy))
-                        .service(client),
-                ),
-                None => client,
-            };
-            (service, wire_format)
+            layers.service(config)?
         };
-        // Unbounded in type only: each export awaits its answer, so the queue
-        // holds at most one request per caller (the SDK's processors make
-        // one export at a time).
         let (jobs, queue) = mpsc::unbounded_channel();
         let (finished_tx, finished) = std_mpsc::channel::<()>();
         let (abort, aborted) = oneshot::channel();
@@ -123,6 +109,7 @@ impl Worker {
             finished: Mutex::new(Some(finished)),
             abort: Mutex::new(Some(abort)),
             counters: Arc::default(),
+            reliability,
         })
     }
 
@@ -229,6 +216,10 @@ impl Worker {
             // The thread ended (it never sends, only hangs up).
             Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => Ok(()),
         }
+    }
+
+    pub(crate) fn reliability(&self) -> StatsSnapshot {
+        self.reliability.snapshot()
     }
 
     pub(crate) fn stats(&self) -> SdkExportStats {
