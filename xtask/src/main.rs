@@ -13,6 +13,7 @@ mod codegen;
 mod jsongen;
 mod layers;
 mod messagegen;
+mod msgpackgen;
 mod protogen;
 mod serdegen;
 mod strategies;

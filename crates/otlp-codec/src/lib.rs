@@ -66,7 +66,11 @@
 //!   message; a document the generated reader does not take (every malformed
 //!   one, and a few unusual forms) is decoded through serde and serde_json,
 //!   whose errors name the field path, line and column.
-//! - `msgpack`: MessagePack, via rmp-serde.
+//! - `msgpack`: MessagePack, written and read by code generated per message
+//!   (strings and binary values of a decoded message are slices of the body);
+//!   a body the generated reader does not take (every malformed one, and
+//!   forms such as hex ids or enum names) is decoded through serde and
+//!   rmp-serde, whose errors name the field path.
 //! - `cbor`: CBOR, via minicbor.
 //! - `full`: all of the above.
 //!
@@ -119,6 +123,8 @@ mod codec;
 mod error;
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "msgpack")]
+mod msgpack;
 mod protobuf;
 pub mod scan;
 #[cfg(feature = "_serde")]
