@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod binarygen;
 mod codegen;
 mod jsongen;
 mod layers;
 mod messagegen;
-mod msgpackgen;
 mod protogen;
 mod serdegen;
 mod strategies;

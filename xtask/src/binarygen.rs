@@ -1,12 +1,14 @@
-//! The MessagePack writer and reader of `otlp-codec`, generated per message
-//! from the same descriptors as the types and following the same mapping as
-//! the serde impls of `serdegen` (field order, names, omitted defaults, value
-//! forms), but writing and reading bytes directly instead of going through
-//! serde and rmp-serde. `otlp-codec/src/msgpack.rs` holds the value writers
-//! and the `Reader` they call.
+//! The MessagePack and CBOR writers and readers of `otlp-codec`, generated per
+//! message from the same descriptors as the types and following the same
+//! mapping as the serde impls of `serdegen` (field order, names, omitted
+//! defaults, value forms), but writing and reading bytes directly instead of
+//! going through serde and rmp-serde or minicbor-serde.
+//! `otlp-codec/src/msgpack.rs` and `src/cbor.rs` hold the value writers and
+//! the `Reader` they call; both readers have the same methods, so the reading
+//! code differs only in the trait it implements.
 //!
-//! The reader gives up on anything the serde path reads that it does not
-//! (hex ids, numeric strings, enum names, `bin` strings, …): the serde path
+//! The readers give up on anything the serde path reads that they do not
+//! (hex ids, numeric strings, enum names, binary strings, …): the serde path
 //! then decodes.
 
 use std::fmt::Write;
@@ -20,32 +22,59 @@ use crate::strategies::{nested_module, rust_field, rust_path, upper_camel};
 /// The full name of the one recursive message, whose reading is depth-limited.
 const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
 
-/// Renders `impl WriteMsgpack` and `impl ReadMsgpack` for every message of the
+/// A binary encoding with OTLP/JSON's field names.
+#[derive(Clone, Copy)]
+pub(crate) enum Format {
+    MessagePack,
+    Cbor,
+}
+
+impl Format {
+    /// The name of the writer trait and its method.
+    fn writer(self) -> (&'static str, &'static str) {
+        match self {
+            Self::MessagePack => ("WriteMsgpack", "write_msgpack"),
+            Self::Cbor => ("WriteCbor", "write_cbor"),
+        }
+    }
+
+    /// The name of the reader trait and its method.
+    fn reader(self) -> (&'static str, &'static str) {
+        match self {
+            Self::MessagePack => ("ReadMsgpack", "read_msgpack"),
+            Self::Cbor => ("ReadCbor", "read_cbor"),
+        }
+    }
+
+    /// A map key as the byte string literal of its whole encoding (string
+    /// header and name), as rmp-serde or minicbor-serde writes it.
+    fn key_literal(self, name: &str) -> String {
+        let len = name.len();
+        let header = match (self, len) {
+            (Self::MessagePack, 0..32) => format!("\\x{:02x}", 0xa0 | len),
+            (Self::MessagePack, 32..256) => format!("\\xd9\\x{len:02x}"),
+            (Self::Cbor, 0..24) => format!("\\x{:02x}", 0x60 | len),
+            (Self::Cbor, 24..256) => format!("\\x78\\x{len:02x}"),
+            _ => panic!("field name {name} is too long for a one-byte string length"),
+        };
+        format!("b\"{header}{name}\"")
+    }
+}
+
+/// Renders the writer and reader impls of `format` for every message of the
 /// `opentelemetry.*` packages.
-pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
+pub(crate) fn render(descriptors: &FileDescriptorSet, format: Format) -> String {
     let mut out = String::from("use super::*;\n");
     for file in &descriptors.file {
         if !file.package().starts_with("opentelemetry.") {
             continue;
         }
         for message in &file.message_type {
-            render_writer(file.package(), &[], message, &mut out);
-            render_reader(file.package(), &[], message, &mut out);
+            render_writer(file.package(), &[], message, format, &mut out);
+            render_reader(file.package(), &[], message, format, &mut out);
         }
     }
     out
-}
-
-/// A map key as the byte string literal of its whole encoding (`str` marker
-/// and name), as rmp-serde writes it.
-fn key_literal(name: &str) -> String {
-    let len = name.len();
-    let marker = match len {
-        0..32 => format!("\\x{:02x}", 0xa0 | len),
-        32..256 => format!("\\xd9\\x{len:02x}"),
-        _ => panic!("field name {name} is too long for a one-byte str length"),
-    };
-    format!("b\"{marker}{name}\"")
 }
 
 /// The expression reading one value of `field`'s type with the reader `r`.
@@ -64,12 +93,19 @@ fn read_value(field: &FieldDescriptorProto) -> String {
     }
 }
 
-fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
+fn render_reader(
+    package: &str,
+    parents: &[&str],
+    message: &DescriptorProto,
+    format: Format,
+    out: &mut String,
+) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
     for nested in &message.nested_type {
-        render_reader(package, &path, nested, out);
+        render_reader(package, &path, nested, format, out);
     }
+    let (read_trait, read_fn) = format.reader();
     let rust = proto_path(&rust_path(package, &path));
     let full_name = format!("{package}.{}", path.join("."));
 
@@ -107,9 +143,9 @@ fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out
     let _ = write!(
         out,
         r#"
-impl ReadMsgpack for {rust} {{
+impl {read_trait} for {rust} {{
     #[allow(unused_mut)]
-    fn read_msgpack(r: &mut Reader<'_>) -> Result<Self, Fail> {{
+    fn {read_fn}(r: &mut Reader<'_>) -> Result<Self, Fail> {{
         {enter}
         let mut m = Self::default();
         for _ in 0..r.begin_map()? {{
@@ -128,7 +164,7 @@ impl ReadMsgpack for {rust} {{
 }
 
 /// The statement writing one value `v` (a reference) of `field`'s type.
-fn write_value(field: &FieldDescriptorProto, v: &str) -> String {
+fn write_value(field: &FieldDescriptorProto, v: &str, format: Format) -> String {
     match field.r#type() {
         Type::Double => format!("double(out, *{v})"),
         Type::Int64
@@ -146,7 +182,10 @@ fn write_value(field: &FieldDescriptorProto, v: &str) -> String {
         Type::Bool => format!("boolean(out, *{v})"),
         Type::String => format!("string(out, {v})"),
         Type::Bytes => format!("binary(out, {v})"),
-        Type::Message => format!("WriteMsgpack::write_msgpack({v}, out)"),
+        Type::Message => {
+            let (write_trait, write_fn) = format.writer();
+            format!("{write_trait}::{write_fn}({v}, out)")
+        }
         other => panic!("unsupported field type {other:?} for {}", field.name()),
     }
 }
@@ -161,16 +200,27 @@ fn present(field: &FieldDescriptorProto, access: &str) -> String {
     }
 }
 
-fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
+fn render_writer(
+    package: &str,
+    parents: &[&str],
+    message: &DescriptorProto,
+    format: Format,
+    out: &mut String,
+) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
     for nested in &message.nested_type {
-        render_writer(package, &path, nested, out);
+        render_writer(package, &path, nested, format, out);
     }
+    let (write_trait, write_fn) = format.writer();
     let rust = proto_path(&rust_path(package, &path));
 
-    let entry =
-        |json: &str, write: &str| format!("out.extend_from_slice({}); {write};", key_literal(json));
+    let entry = |json: &str, write: &str| {
+        format!(
+            "out.extend_from_slice({}); {write};",
+            format.key_literal(json)
+        )
+    };
     // The map header counts the entries first, as the serde impls do.
     let mut count = Vec::new();
     let mut body = String::new();
@@ -201,7 +251,7 @@ fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out
                 let _ = write!(
                     body,
                     "Some({variant}(v)) => {{ {} }}",
-                    entry(&json_name(member.name()), &write_value(member, "v"))
+                    entry(&json_name(member.name()), &write_value(member, "v", format))
                 );
             }
             body.push_str("None => {} }");
@@ -211,7 +261,7 @@ fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out
             count.push(format!("usize::from(!{access}.is_empty())"));
             let write = format!(
                 "array(out, {access}.len()); for v in &{access} {{ {}; }}",
-                write_value(field, "v")
+                write_value(field, "v", format)
             );
             let _ = write!(
                 body,
@@ -223,7 +273,7 @@ fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out
             let _ = write!(
                 body,
                 "if let Some(v) = &{access} {{ {} }}",
-                entry(&json, &write_value(field, "v"))
+                entry(&json, &write_value(field, "v", format))
             );
         } else {
             let present = present(field, &access);
@@ -231,7 +281,7 @@ fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out
             let _ = write!(
                 body,
                 "if {present} {{ {} }}",
-                entry(&json, &write_value(field, &format!("&{access}")))
+                entry(&json, &write_value(field, &format!("&{access}"), format))
             );
         }
     }
@@ -243,8 +293,8 @@ fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out
     let _ = write!(
         out,
         r#"
-impl WriteMsgpack for {rust} {{
-    fn write_msgpack(&self, out: &mut Vec<u8>) {{
+impl {write_trait} for {rust} {{
+    fn {write_fn}(&self, out: &mut Vec<u8>) {{
         map(out, {count});
         {body}
     }}
@@ -258,9 +308,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_carry_their_str_marker() {
-        assert_eq!(key_literal("name"), r#"b"\xa4name""#);
+    fn keys_carry_their_string_header() {
+        assert_eq!(Format::MessagePack.key_literal("name"), r#"b"\xa4name""#);
+        assert_eq!(Format::Cbor.key_literal("name"), r#"b"\x64name""#);
         let long = "a".repeat(40);
-        assert_eq!(key_literal(&long), format!(r#"b"\xd9\x28{long}""#));
+        assert_eq!(
+            Format::MessagePack.key_literal(&long),
+            format!(r#"b"\xd9\x28{long}""#)
+        );
+        assert_eq!(
+            Format::Cbor.key_literal(&long),
+            format!(r#"b"\x78\x28{long}""#)
+        );
     }
 }
