@@ -151,7 +151,7 @@ impl {read_trait} for {rust} {{
         for _ in 0..r.begin_map()? {{
             match r.key()? {{
                 {arms}
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }}
         }}
         r.end();

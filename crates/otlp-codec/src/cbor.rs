@@ -246,14 +246,17 @@ impl<'a> Reader<'a> {
         let buf: &'a [u8] = self.buf;
         let len = self.length(0x60)?;
         let range = self.take(len)?;
-        let key = buf.get(range).ok_or(Fail)?;
+        buf.get(range).ok_or(Fail)
+    }
+
+    /// Skips the value of `key`, which names no field.
+    pub(crate) fn skip_entry(&mut self, key: &[u8]) -> Result<(), Fail> {
         // The serde path reads keys as text: one that is not UTF-8 fails
-        // there, whether it names a field or not.
-        if key.is_ascii() || std::str::from_utf8(key).is_ok() {
-            Ok(key)
-        } else {
-            Err(Fail)
+        // there. Field names are ASCII, so only unknown keys need the check.
+        if !key.is_ascii() && std::str::from_utf8(key).is_err() {
+            return Err(Fail);
         }
+        self.skip()
     }
 
     /// Null (consumed): the serde path leaves the field as it is.

@@ -438,6 +438,12 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Skips the value of a key that names no field. (Keys need no check:
+    /// the serde path matches a key that is not UTF-8 as bytes, and skips it.)
+    pub(crate) fn skip_entry(&mut self, _key: &[u8]) -> Result<(), Fail> {
+        self.skip()
+    }
+
     /// Skips a value of a key no field has (at any depth).
     pub(crate) fn skip(&mut self) -> Result<(), Fail> {
         let marker = self.byte()?;

@@ -119,7 +119,7 @@ impl ReadCbor for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -150,7 +150,7 @@ impl ReadCbor for otlp_proto::common::v1::ArrayValue {
                         m.values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -180,7 +180,7 @@ impl ReadCbor for otlp_proto::common::v1::KeyValueList {
                         m.values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -229,7 +229,7 @@ impl ReadCbor for otlp_proto::common::v1::KeyValue {
                         m.key_strindex = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -291,7 +291,7 @@ impl ReadCbor for otlp_proto::common::v1::InstrumentationScope {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -357,7 +357,7 @@ impl ReadCbor for otlp_proto::common::v1::EntityRef {
                         m.description_keys = r.array(|r| Ok(r.string()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -413,7 +413,7 @@ impl ReadCbor for otlp_proto::resource::v1::Resource {
                         m.entity_refs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -443,7 +443,7 @@ impl ReadCbor for otlp_proto::logs::v1::LogsData {
                         m.resource_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -496,7 +496,7 @@ impl ReadCbor for otlp_proto::logs::v1::ResourceLogs {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -548,7 +548,7 @@ impl ReadCbor for otlp_proto::logs::v1::ScopeLogs {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -680,7 +680,7 @@ impl ReadCbor for otlp_proto::logs::v1::LogRecord {
                         m.event_name = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -710,7 +710,7 @@ impl ReadCbor for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
                         m.resource_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -737,7 +737,7 @@ impl ReadCbor for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -777,7 +777,7 @@ impl ReadCbor for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -807,7 +807,7 @@ impl ReadCbor for otlp_proto::metrics::v1::MetricsData {
                         m.resource_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -860,7 +860,7 @@ impl ReadCbor for otlp_proto::metrics::v1::ResourceMetrics {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -912,7 +912,7 @@ impl ReadCbor for otlp_proto::metrics::v1::ScopeMetrics {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1037,7 +1037,7 @@ impl ReadCbor for otlp_proto::metrics::v1::Metric {
                         m.metadata = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1067,7 +1067,7 @@ impl ReadCbor for otlp_proto::metrics::v1::Gauge {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1120,7 +1120,7 @@ impl ReadCbor for otlp_proto::metrics::v1::Sum {
                         m.is_monotonic = r.boolean()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1163,7 +1163,7 @@ impl ReadCbor for otlp_proto::metrics::v1::Histogram {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1206,7 +1206,7 @@ impl ReadCbor for otlp_proto::metrics::v1::ExponentialHistogram {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1236,7 +1236,7 @@ impl ReadCbor for otlp_proto::metrics::v1::Summary {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1341,7 +1341,7 @@ impl ReadCbor for otlp_proto::metrics::v1::NumberDataPoint {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1480,7 +1480,7 @@ impl ReadCbor for otlp_proto::metrics::v1::HistogramDataPoint {
                         m.max = Some(r.double()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1601,7 +1601,7 @@ impl ReadCbor for otlp_proto::metrics::v1::exponential_histogram_data_point::Buc
                         m.bucket_counts = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1684,7 +1684,7 @@ impl ReadCbor for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
                         m.zero_threshold = r.double()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1767,7 +1767,7 @@ impl ReadCbor for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile {
                         m.value = r.double()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1815,7 +1815,7 @@ impl ReadCbor for otlp_proto::metrics::v1::SummaryDataPoint {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1908,7 +1908,7 @@ impl ReadCbor for otlp_proto::metrics::v1::Exemplar {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1938,7 +1938,7 @@ impl ReadCbor for otlp_proto::collector::metrics::v1::ExportMetricsServiceReques
                         m.resource_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1965,7 +1965,7 @@ impl ReadCbor for otlp_proto::collector::metrics::v1::ExportMetricsServiceRespon
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2005,7 +2005,7 @@ impl ReadCbor for otlp_proto::collector::metrics::v1::ExportMetricsPartialSucces
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2116,7 +2116,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::ProfilesDictionary {
                         m.stack_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2159,7 +2159,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::ProfilesData {
                         m.dictionary = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2212,7 +2212,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::ResourceProfiles {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2264,7 +2264,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::ScopeProfiles {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2399,7 +2399,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Profile {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2439,7 +2439,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Link {
                         m.span_id = r.bytes()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2478,7 +2478,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::ValueType {
                         m.unit_strindex = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2557,7 +2557,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Sample {
                         m.timestamps_unix_nano = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2629,7 +2629,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Mapping {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2659,7 +2659,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Stack {
                         m.location_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2724,7 +2724,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Location {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2773,7 +2773,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Line {
                         m.column = r.int::<i64>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2833,7 +2833,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::Function {
                         m.start_line = r.int::<i64>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2882,7 +2882,7 @@ impl ReadCbor for otlp_proto::profiles::v1development::KeyValueAndUnit {
                         m.unit_strindex = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2927,7 +2927,7 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest
                         m.dictionary = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2956,7 +2956,7 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRespons
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2998,7 +2998,7 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3028,7 +3028,7 @@ impl ReadCbor for otlp_proto::trace::v1::TracesData {
                         m.resource_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3081,7 +3081,7 @@ impl ReadCbor for otlp_proto::trace::v1::ResourceSpans {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3133,7 +3133,7 @@ impl ReadCbor for otlp_proto::trace::v1::ScopeSpans {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3330,7 +3330,7 @@ impl ReadCbor for otlp_proto::trace::v1::span::Event {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3373,7 +3373,7 @@ impl ReadCbor for otlp_proto::trace::v1::span::Link {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3466,7 +3466,7 @@ impl ReadCbor for otlp_proto::trace::v1::Span {
                         m.status = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3502,7 +3502,7 @@ impl ReadCbor for otlp_proto::trace::v1::Status {
                         m.code = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3532,7 +3532,7 @@ impl ReadCbor for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
                         m.resource_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3559,7 +3559,7 @@ impl ReadCbor for otlp_proto::collector::trace::v1::ExportTraceServiceResponse {
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3599,7 +3599,7 @@ impl ReadCbor for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3642,7 +3642,7 @@ impl ReadCbor for otlp_proto::processcontext::v1development::ProcessContext {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();

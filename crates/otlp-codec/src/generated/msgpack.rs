@@ -119,7 +119,7 @@ impl ReadMsgpack for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -150,7 +150,7 @@ impl ReadMsgpack for otlp_proto::common::v1::ArrayValue {
                         m.values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -180,7 +180,7 @@ impl ReadMsgpack for otlp_proto::common::v1::KeyValueList {
                         m.values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -229,7 +229,7 @@ impl ReadMsgpack for otlp_proto::common::v1::KeyValue {
                         m.key_strindex = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -291,7 +291,7 @@ impl ReadMsgpack for otlp_proto::common::v1::InstrumentationScope {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -357,7 +357,7 @@ impl ReadMsgpack for otlp_proto::common::v1::EntityRef {
                         m.description_keys = r.array(|r| Ok(r.string()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -413,7 +413,7 @@ impl ReadMsgpack for otlp_proto::resource::v1::Resource {
                         m.entity_refs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -443,7 +443,7 @@ impl ReadMsgpack for otlp_proto::logs::v1::LogsData {
                         m.resource_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -496,7 +496,7 @@ impl ReadMsgpack for otlp_proto::logs::v1::ResourceLogs {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -548,7 +548,7 @@ impl ReadMsgpack for otlp_proto::logs::v1::ScopeLogs {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -680,7 +680,7 @@ impl ReadMsgpack for otlp_proto::logs::v1::LogRecord {
                         m.event_name = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -710,7 +710,7 @@ impl ReadMsgpack for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
                         m.resource_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -737,7 +737,7 @@ impl ReadMsgpack for otlp_proto::collector::logs::v1::ExportLogsServiceResponse 
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -777,7 +777,7 @@ impl ReadMsgpack for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -807,7 +807,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::MetricsData {
                         m.resource_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -860,7 +860,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::ResourceMetrics {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -912,7 +912,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::ScopeMetrics {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1037,7 +1037,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::Metric {
                         m.metadata = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1067,7 +1067,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::Gauge {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1120,7 +1120,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::Sum {
                         m.is_monotonic = r.boolean()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1163,7 +1163,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::Histogram {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1206,7 +1206,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::ExponentialHistogram {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1236,7 +1236,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::Summary {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1341,7 +1341,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::NumberDataPoint {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1480,7 +1480,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::HistogramDataPoint {
                         m.max = Some(r.double()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1602,7 +1602,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::exponential_histogram_data_point::
                         m.bucket_counts = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1685,7 +1685,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
                         m.zero_threshold = r.double()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1768,7 +1768,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantil
                         m.value = r.double()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1816,7 +1816,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::SummaryDataPoint {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1909,7 +1909,7 @@ impl ReadMsgpack for otlp_proto::metrics::v1::Exemplar {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1939,7 +1939,7 @@ impl ReadMsgpack for otlp_proto::collector::metrics::v1::ExportMetricsServiceReq
                         m.resource_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -1966,7 +1966,7 @@ impl ReadMsgpack for otlp_proto::collector::metrics::v1::ExportMetricsServiceRes
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2006,7 +2006,7 @@ impl ReadMsgpack for otlp_proto::collector::metrics::v1::ExportMetricsPartialSuc
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2117,7 +2117,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::ProfilesDictionary {
                         m.stack_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2160,7 +2160,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::ProfilesData {
                         m.dictionary = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2213,7 +2213,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::ResourceProfiles {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2265,7 +2265,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::ScopeProfiles {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2400,7 +2400,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Profile {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2440,7 +2440,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Link {
                         m.span_id = r.bytes()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2479,7 +2479,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::ValueType {
                         m.unit_strindex = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2558,7 +2558,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Sample {
                         m.timestamps_unix_nano = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2630,7 +2630,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Mapping {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2660,7 +2660,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Stack {
                         m.location_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2725,7 +2725,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Location {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2774,7 +2774,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Line {
                         m.column = r.int::<i64>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2834,7 +2834,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::Function {
                         m.start_line = r.int::<i64>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2883,7 +2883,7 @@ impl ReadMsgpack for otlp_proto::profiles::v1development::KeyValueAndUnit {
                         m.unit_strindex = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2928,7 +2928,7 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest
                         m.dictionary = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2957,7 +2957,7 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRespons
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -2999,7 +2999,7 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3029,7 +3029,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::TracesData {
                         m.resource_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3082,7 +3082,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::ResourceSpans {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3134,7 +3134,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::ScopeSpans {
                         m.schema_url = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3331,7 +3331,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::span::Event {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3374,7 +3374,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::span::Link {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3467,7 +3467,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::Span {
                         m.status = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3503,7 +3503,7 @@ impl ReadMsgpack for otlp_proto::trace::v1::Status {
                         m.code = r.int::<i32>()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3533,7 +3533,7 @@ impl ReadMsgpack for otlp_proto::collector::trace::v1::ExportTraceServiceRequest
                         m.resource_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3560,7 +3560,7 @@ impl ReadMsgpack for otlp_proto::collector::trace::v1::ExportTraceServiceRespons
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3600,7 +3600,7 @@ impl ReadMsgpack for otlp_proto::collector::trace::v1::ExportTracePartialSuccess
                         m.error_message = r.string()?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
@@ -3643,7 +3643,7 @@ impl ReadMsgpack for otlp_proto::processcontext::v1development::ProcessContext {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                _ => r.skip()?,
+                other => r.skip_entry(other)?,
             }
         }
         r.end();
