@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod binarygen;
 mod codegen;
 mod jsongen;
 mod layers;

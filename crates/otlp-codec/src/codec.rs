@@ -94,15 +94,15 @@ impl Codec {
             }
             #[cfg(feature = "msgpack")]
             Self::MessagePack => {
-                let mut serializer = rmp_serde::Serializer::new(buf).with_struct_map();
-                serde::Serialize::serialize(&SerMessage(message), &mut serializer)
-                    .map_err(|e| encode_error(self, e))
+                // The generated writer: what rmp-serde writes, without serde.
+                <M as private::Sealed>::write_msgpack(message, buf);
+                Ok(())
             }
             #[cfg(feature = "cbor")]
             Self::Cbor => {
-                let mut serializer = minicbor_serde::Serializer::new(buf);
-                serde::Serialize::serialize(&SerMessage(message), &mut serializer)
-                    .map_err(|e| encode_error(self, e))
+                // The generated writer: what minicbor-serde writes, without serde.
+                <M as private::Sealed>::write_cbor(message, buf);
+                Ok(())
             }
             #[allow(unreachable_patterns)]
             _ => Err(EncodeError::Disabled(self)),
@@ -116,9 +116,9 @@ impl Codec {
         Ok(buf)
     }
 
-    /// Decodes a message from `body`. Protobuf `bytes` and `string` fields,
-    /// and OTLP/JSON strings without escapes, share `body`'s buffer instead of
-    /// copying it.
+    /// Decodes a message from `body`. Protobuf, MessagePack and CBOR `bytes`
+    /// and `string` fields, and OTLP/JSON strings without escapes, share
+    /// `body`'s buffer instead of copying it.
     pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
         match self {
             Self::Protobuf => match <M as private::Sealed>::decode_protobuf(&body) {
@@ -136,34 +136,20 @@ impl Codec {
                 None => Self::decode_json_serde(body),
             },
             #[cfg(feature = "msgpack")]
-            Self::MessagePack => crate::serde_impl::with_path(|| {
-                let mut rest: &[u8] = &body;
-                let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
-                // Unknown fields are skipped recursively; bound that recursion.
-                deserializer.set_max_depth(MAX_SKIP_DEPTH);
-                let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
-                // Trailing bytes mean the body is not one message.
-                if deserializer.get_ref().is_empty() {
-                    Ok(message.0)
-                } else {
-                    Err(serde::de::Error::custom("trailing bytes after the message"))
-                }
-            })
-            .map_err(|(e, path): (rmp_serde::decode::Error, _)| document_error(self, path, e)),
+            Self::MessagePack => match <M as private::Sealed>::read_msgpack(&body) {
+                Some(message) => Ok(message),
+                // The generated reader leaves every malformed (and any
+                // unusual) body to the serde path, whose errors name the
+                // field path.
+                None => Self::decode_msgpack_serde(body),
+            },
             #[cfg(feature = "cbor")]
-            Self::Cbor => crate::serde_impl::with_path(|| {
-                let mut deserializer = minicbor_serde::Deserializer::new(&body);
-                let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
-                let decoder = deserializer.decoder();
-                if decoder.position() == decoder.input().len() {
-                    Ok(message.0)
-                } else {
-                    Err(serde::de::Error::custom("trailing bytes after the message"))
-                }
-            })
-            .map_err(|(e, path): (minicbor_serde::error::DecodeError, _)| {
-                document_error(self, path, e)
-            }),
+            Self::Cbor => match <M as private::Sealed>::read_cbor(&body) {
+                Some(message) => Ok(message),
+                // As for MessagePack: the serde path has the reference
+                // result and errors.
+                None => Self::decode_cbor_serde(&body),
+            },
             #[allow(unreachable_patterns)]
             _ => Err(DecodeError::Disabled(self)),
         }
@@ -184,6 +170,69 @@ impl Codec {
         }
         crate::serde_impl::with_path(|| serde_json::from_slice::<DeMessage<M>>(&body).map(|m| m.0))
             .map_err(|(e, path)| document_error(Self::Json, path, e))
+    }
+}
+
+#[cfg(feature = "msgpack")]
+impl Codec {
+    /// MessagePack through the serde impls and rmp-serde: the reference decoder.
+    pub(crate) fn decode_msgpack_serde<M: OtlpMessage>(body: Bytes) -> Result<M, DecodeError> {
+        crate::serde_impl::with_path(|| {
+            let mut rest: &[u8] = &body;
+            let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
+            // Unknown fields are skipped recursively; bound that recursion.
+            deserializer.set_max_depth(MAX_SKIP_DEPTH);
+            let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
+            // Trailing bytes mean the body is not one message.
+            if deserializer.get_ref().is_empty() {
+                Ok(message.0)
+            } else {
+                Err(serde::de::Error::custom("trailing bytes after the message"))
+            }
+        })
+        .map_err(|(e, path): (rmp_serde::decode::Error, _)| {
+            document_error(Self::MessagePack, path, e)
+        })
+    }
+
+    /// MessagePack through the serde impls and rmp-serde: the reference writer.
+    #[cfg(test)]
+    pub(crate) fn encode_msgpack_serde<M: OtlpMessage>(message: &M) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut serializer = rmp_serde::Serializer::new(&mut buf).with_struct_map();
+        serde::Serialize::serialize(&SerMessage(message), &mut serializer)
+            .expect("writing to a Vec cannot fail");
+        buf
+    }
+}
+
+#[cfg(feature = "cbor")]
+impl Codec {
+    /// CBOR through the serde impls and minicbor-serde: the reference decoder.
+    pub(crate) fn decode_cbor_serde<M: OtlpMessage>(body: &[u8]) -> Result<M, DecodeError> {
+        crate::serde_impl::with_path(|| {
+            let mut deserializer = minicbor_serde::Deserializer::new(body);
+            let message = <DeMessage<M> as serde::Deserialize>::deserialize(&mut deserializer)?;
+            let decoder = deserializer.decoder();
+            if decoder.position() == decoder.input().len() {
+                Ok(message.0)
+            } else {
+                Err(serde::de::Error::custom("trailing bytes after the message"))
+            }
+        })
+        .map_err(|(e, path): (minicbor_serde::error::DecodeError, _)| {
+            document_error(Self::Cbor, path, e)
+        })
+    }
+
+    /// CBOR through the serde impls and minicbor-serde: the reference writer.
+    #[cfg(test)]
+    pub(crate) fn encode_cbor_serde<M: OtlpMessage>(message: &M) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut serializer = minicbor_serde::Serializer::new(&mut buf);
+        serde::Serialize::serialize(&SerMessage(message), &mut serializer)
+            .expect("writing to a Vec cannot fail");
+        buf
     }
 }
 
@@ -215,7 +264,7 @@ pub trait OtlpMessage: prost::Message + Default + private::Sealed {}
 
 /// How deep MessagePack may nest inside an unknown field that is being skipped.
 #[cfg(feature = "msgpack")]
-const MAX_SKIP_DEPTH: usize = 128;
+pub(crate) const MAX_SKIP_DEPTH: usize = 128;
 
 mod private {
     /// Gives [`super::Codec`] the serde mapping of a message without naming
@@ -230,6 +279,18 @@ mod private {
         /// The generated OTLP/JSON reader; `None` when it leaves the body to serde.
         #[cfg(feature = "json")]
         fn read_json(body: &bytes::Bytes) -> Option<Self>;
+        /// The generated MessagePack writer.
+        #[cfg(feature = "msgpack")]
+        fn write_msgpack(&self, buf: &mut Vec<u8>);
+        /// The generated MessagePack reader; `None` when it leaves the body to serde.
+        #[cfg(feature = "msgpack")]
+        fn read_msgpack(body: &bytes::Bytes) -> Option<Self>;
+        /// The generated CBOR writer.
+        #[cfg(feature = "cbor")]
+        fn write_cbor(&self, buf: &mut Vec<u8>);
+        /// The generated CBOR reader; `None` when it leaves the body to serde.
+        #[cfg(feature = "cbor")]
+        fn read_cbor(body: &bytes::Bytes) -> Option<Self>;
         /// The specialised protobuf encoder; `false` when it leaves the message to prost.
         fn encode_protobuf(&self, buf: &mut Vec<u8>) -> bool;
         #[cfg(feature = "_serde")]
@@ -258,6 +319,22 @@ macro_rules! otlp_messages {
             fn read_json(body: &Bytes) -> Option<Self> {
                 crate::json::decode(body).ok()
             }
+            #[cfg(feature = "msgpack")]
+            fn write_msgpack(&self, buf: &mut Vec<u8>) {
+                crate::msgpack::WriteMsgpack::write_msgpack(self, buf)
+            }
+            #[cfg(feature = "msgpack")]
+            fn read_msgpack(body: &Bytes) -> Option<Self> {
+                crate::msgpack::decode(body).ok()
+            }
+            #[cfg(feature = "cbor")]
+            fn write_cbor(&self, buf: &mut Vec<u8>) {
+                crate::cbor::WriteCbor::write_cbor(self, buf)
+            }
+            #[cfg(feature = "cbor")]
+            fn read_cbor(body: &Bytes) -> Option<Self> {
+                crate::cbor::decode(body).ok()
+            }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serde::Serialize::serialize(&crate::serde_impl::Ser(self), serializer)
@@ -281,11 +358,12 @@ otlp_messages!(
     otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse,
 );
 
-// JSON has its own writer; the binary formats serialize through serde.
-#[cfg(any(feature = "msgpack", feature = "cbor"))]
+// Every format has its own writer: serializing through serde is the
+// reference the tests compare the binary formats' writers with.
+#[cfg(all(test, any(feature = "msgpack", feature = "cbor")))]
 struct SerMessage<'a, M>(&'a M);
 
-#[cfg(any(feature = "msgpack", feature = "cbor"))]
+#[cfg(all(test, any(feature = "msgpack", feature = "cbor")))]
 impl<M: OtlpMessage> serde::Serialize for SerMessage<'_, M> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         private::Sealed::serialize(self.0, serializer)
@@ -299,14 +377,6 @@ struct DeMessage<M>(M);
 impl<'de, M: OtlpMessage> serde::Deserialize<'de> for DeMessage<M> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         <M as private::Sealed>::deserialize(deserializer).map(DeMessage)
-    }
-}
-
-#[cfg(any(feature = "msgpack", feature = "cbor"))]
-fn encode_error(codec: Codec, error: impl fmt::Display) -> EncodeError {
-    EncodeError::Serialize {
-        codec,
-        message: error.to_string(),
     }
 }
 

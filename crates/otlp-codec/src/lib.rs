@@ -66,8 +66,13 @@
 //!   message; a document the generated reader does not take (every malformed
 //!   one, and a few unusual forms) is decoded through serde and serde_json,
 //!   whose errors name the field path, line and column.
-//! - `msgpack`: MessagePack, via rmp-serde.
-//! - `cbor`: CBOR, via minicbor.
+//! - `msgpack`: MessagePack, written and read by code generated per message
+//!   (strings and binary values of a decoded message are slices of the body);
+//!   a body the generated reader does not take (every malformed one, and
+//!   forms such as hex ids or enum names) is decoded through serde and
+//!   rmp-serde, whose errors name the field path.
+//! - `cbor`: CBOR, likewise generated per message, with serde and
+//!   minicbor-serde for what the generated reader does not take.
 //! - `full`: all of the above.
 //!
 //! A codec whose feature is off reports [`DecodeError::Disabled`] /
@@ -115,10 +120,14 @@
 //! in (0.47 and 0.60 million inputs, sharing two loaded cores).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "cbor")]
+mod cbor;
 mod codec;
 mod error;
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "msgpack")]
+mod msgpack;
 mod protobuf;
 pub mod scan;
 #[cfg(feature = "_serde")]
