@@ -402,6 +402,7 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::mutations;
     use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
     use otlp_proto::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
     use otlp_proto::strategy::{DEPTH, collector};
@@ -469,18 +470,6 @@ mod tests {
         never_disagrees::<logs::v1::ExportLogsServiceRequest>(body)?;
         never_disagrees::<profiles::v1development::ExportProfilesServiceRequest>(body)?;
         never_disagrees::<trace::v1::ExportTraceServiceResponse>(body)
-    }
-
-    /// Every way of breaking a valid body: cut it, flip a byte, splice a byte in.
-    fn mutations(body: &[u8], at: usize, byte: u8) -> Vec<Vec<u8>> {
-        let at = at % (body.len() + 1);
-        let mut flipped = body.to_vec();
-        if let Some(b) = flipped.get_mut(at) {
-            *b ^= byte | 1;
-        }
-        let mut spliced = body.to_vec();
-        spliced.insert(at, byte);
-        vec![body[..at].to_vec(), flipped, spliced]
     }
 
     proptest! {

@@ -132,6 +132,8 @@ mod protobuf;
 pub mod scan;
 #[cfg(feature = "_serde")]
 mod serde_impl;
+#[cfg(test)]
+mod test_support;
 
 pub use codec::{Codec, OtlpMessage};
 pub use error::{DecodeError, EncodeError, PathSegment, UnsupportedContentType};
