@@ -16,6 +16,7 @@ use std::fmt::Write;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
+use crate::jsongen::assign_field;
 use crate::serdegen::{json_name, proto_path};
 use crate::strategies::{nested_module, rust_field, rust_path, upper_camel};
 
@@ -114,25 +115,7 @@ fn render_reader(
     let mut arms = String::new();
     for field in &message.field {
         let json = json_name(field.name());
-        let access = format!("m.{}", rust_field(field.name()));
-        let read = read_value(field);
-        let real_oneof = field.oneof_index.filter(|_| !field.proto3_optional());
-        let assign = if let Some(oneof) = real_oneof {
-            let decl = message.oneof_decl[oneof as usize].name();
-            let variant = format!(
-                "{}::{}::{}",
-                proto_path(&nested_module(package, &path)),
-                upper_camel(decl),
-                upper_camel(field.name())
-            );
-            format!("m.{} = Some({variant}({read}))", rust_field(decl))
-        } else if field.label() == Label::Repeated {
-            format!("{access} = r.array(|r| Ok({read}))?")
-        } else if field.proto3_optional() || field.r#type() == Type::Message {
-            format!("{access} = Some({read})")
-        } else {
-            format!("{access} = {read}")
-        };
+        let assign = assign_field(package, &path, message, field, &read_value(field), "r");
         let _ = writeln!(arms, "b\"{json}\" => if !r.nil() {{ {assign}; }},");
     }
     let (enter, leave) = if full_name == ANY_VALUE {

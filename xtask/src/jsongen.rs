@@ -55,6 +55,39 @@ fn read_value(field: &FieldDescriptorProto) -> String {
     }
 }
 
+/// The statement a generated reader runs for `field` of `message` (at
+/// `path` in `package`), given the expression `read` that reads one value
+/// with the reader named `reader`: into its oneof, pushed for each element
+/// of an array, wrapped in `Some` when optional, or stored as it is. Shared
+/// by the OTLP/JSON, MessagePack and CBOR readers.
+pub(crate) fn assign_field(
+    package: &str,
+    path: &[&str],
+    message: &DescriptorProto,
+    field: &FieldDescriptorProto,
+    read: &str,
+    reader: &str,
+) -> String {
+    let access = format!("m.{}", rust_field(field.name()));
+    let real_oneof = field.oneof_index.filter(|_| !field.proto3_optional());
+    if let Some(oneof) = real_oneof {
+        let decl = message.oneof_decl[oneof as usize].name();
+        let variant = format!(
+            "{}::{}::{}",
+            proto_path(&nested_module(package, path)),
+            upper_camel(decl),
+            upper_camel(field.name())
+        );
+        format!("m.{} = Some({variant}({read}))", rust_field(decl))
+    } else if field.label() == Label::Repeated {
+        format!("{access} = {reader}.array(|{reader}| Ok({read}))?")
+    } else if field.proto3_optional() || field.r#type() == Type::Message {
+        format!("{access} = Some({read})")
+    } else {
+        format!("{access} = {read}")
+    }
+}
+
 fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
@@ -69,25 +102,7 @@ fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out
     let mut arms = String::new();
     for field in &message.field {
         let json = json_name(field.name());
-        let access = format!("m.{}", rust_field(field.name()));
-        let read = read_value(field);
-        let real_oneof = field.oneof_index.filter(|_| !field.proto3_optional());
-        let assign = if let Some(oneof) = real_oneof {
-            let decl = message.oneof_decl[oneof as usize].name();
-            let variant = format!(
-                "{}::{}::{}",
-                proto_path(&nested_module(package, &path)),
-                upper_camel(decl),
-                upper_camel(field.name())
-            );
-            format!("m.{} = Some({variant}({read}))", rust_field(decl))
-        } else if field.label() == Label::Repeated {
-            format!("{access} = p.array(|p| Ok({read}))?")
-        } else if field.proto3_optional() || field.r#type() == Type::Message {
-            format!("{access} = Some({read})")
-        } else {
-            format!("{access} = {read}")
-        };
+        let assign = assign_field(package, &path, message, field, &read_value(field), "p");
         let _ = writeln!(arms, "b\"{json}\" => if !p.null() {{ {assign}; }},");
     }
     let (enter, leave) = if full_name == ANY_VALUE {
