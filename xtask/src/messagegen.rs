@@ -16,6 +16,7 @@ use std::fmt::Write;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
+use crate::protogen::oneof_members;
 use crate::strategies::{nested_module, rust_field, rust_path, split_type_name, upper_camel};
 
 const PROST_STRING: &str = "::prost::alloc::string::String";
@@ -142,11 +143,7 @@ fn render_message(package: &str, parents: &[&str], message: &DescriptorProto, ou
             oneofs_done.push(oneof);
             let decl = message.oneof_decl[oneof as usize].name();
             let oneof_field = rust_field(decl);
-            let members: Vec<&FieldDescriptorProto> = message
-                .field
-                .iter()
-                .filter(|f| f.oneof_index == Some(oneof) && !f.proto3_optional())
-                .collect();
+            let members = oneof_members(message, oneof);
             let lowest = members.iter().map(|f| f.number()).min().expect("a member");
             let mut encode = format!("if let Some(oneof) = &self.{oneof_field} {{ match oneof {{");
             let mut len = format!("self.{oneof_field}.as_ref().map_or(0, |oneof| match oneof {{");

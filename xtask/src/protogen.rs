@@ -328,11 +328,7 @@ fn render_encode_message(
             oneofs_done.push(oneof);
             let decl = message.oneof_decl[oneof as usize].name();
             let oneof_field = rust_field(decl);
-            let members: Vec<&FieldDescriptorProto> = message
-                .field
-                .iter()
-                .filter(|f| f.oneof_index == Some(oneof) && !f.proto3_optional())
-                .collect();
+            let members = oneof_members(message, oneof);
             let lowest = members.iter().map(|f| f.number()).min().expect("a member");
             let mut measure = format!("match &self.{oneof_field} {{");
             let mut write = measure.clone();
@@ -441,4 +437,14 @@ impl Encode for {rust} {{
 }}
 "#
     );
+}
+
+/// The fields of `message` in its real (not proto3 `optional`) oneof number
+/// `oneof`, in declaration order.
+pub(crate) fn oneof_members(message: &DescriptorProto, oneof: i32) -> Vec<&FieldDescriptorProto> {
+    message
+        .field
+        .iter()
+        .filter(|f| f.oneof_index == Some(oneof) && !f.proto3_optional())
+        .collect()
 }
