@@ -162,27 +162,14 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
             if let Some(token) = &args.bearer_token {
                 builder = builder.bearer_token(token.clone());
             }
-            match (&ca, &identity) {
-                (Some(ca), identity) => {
-                    let identity = identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
-                    builder = builder.tls(otlp_http::tls::client_config(ca, identity)?);
-                }
-                (None, Some(_)) => {
-                    return Err("over HTTP, --client-cert needs --ca: the CA that signed the receiver's certificate".into());
-                }
-                (None, None) => {}
+            if let Some(tls) = rustls_settings(ca.as_deref(), identity.as_ref())? {
+                builder = builder.tls(tls);
             }
             let client = builder.build()?;
             let wire = client.wire_format();
             Ok((BoxExportService::new(client), wire))
         }
         Protocol::Ws => {
-            if ca.is_some() || identity.is_some() {
-                return Err(
-                    "over WebSocket, TLS (wss://) is not supported yet: drop --ca/--client-cert"
-                        .into(),
-                );
-            }
             let mut builder = otlp_ws::Client::builder()
                 .endpoint(endpoint)
                 .codec(args.protocol.codec())
@@ -194,6 +181,9 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
             if let Some(token) = &args.bearer_token {
                 builder = builder.bearer_token(token.clone());
             }
+            if let Some(tls) = rustls_settings(ca.as_deref(), identity.as_ref())? {
+                builder = builder.tls(tls);
+            }
             let client = builder.build()?;
             let wire = client.wire_format();
             Ok((BoxExportService::new(client), wire))
@@ -203,4 +193,19 @@ pub(crate) fn exporter(args: &ExporterArgs) -> Result<(BoxExportService, WireFor
         )
         .into()),
     }
+}
+
+/// The rustls settings of the HTTP and WebSocket clients: trust `ca`, or the
+/// system's roots when only a client certificate is given; `None` leaves the
+/// client's default (the system's roots for `https://` and `wss://`).
+fn rustls_settings(
+    ca: Option<&[u8]>,
+    identity: Option<&(Vec<u8>, Vec<u8>)>,
+) -> Result<Option<otlp_transport::tls::ClientConfig>, Error> {
+    let identity = identity.map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+    Ok(match (ca, identity) {
+        (Some(ca), identity) => Some(otlp_transport::tls::client_config(ca, identity)?),
+        (None, Some(identity)) => Some(otlp_transport::tls::system_client_config(Some(identity))?),
+        (None, None) => None,
+    })
 }

@@ -371,3 +371,83 @@ fn serve_takes_websocket_exports_on_the_http_port() {
     assert!(stopped, "{said}");
     assert!(!said.contains("OTLP/WebSocket"), "{said}");
 }
+
+#[test]
+fn serve_over_mutual_tls_takes_grpc_http_and_websocket_exports() {
+    let ca = otlp_datagen::pki::Pki::new();
+    let server = ca.leaf(&["localhost"]);
+    let client = ca.leaf(&["exporter"]);
+    let pem = |name: &str, text: &str| {
+        let path = temp_file(name);
+        std::fs::write(&path, text).expect("a temp file");
+        path.to_str().expect("UTF-8").to_owned()
+    };
+    let ca_file = pem("ca.pem", ca.ca_pem());
+    let (server_cert, server_key) = (
+        pem("server.pem", &server.cert_pem),
+        pem("server-key.pem", &server.key_pem),
+    );
+    let (client_cert, client_key) = (
+        pem("client.pem", &client.cert_pem),
+        pem("client-key.pem", &client.key_pem),
+    );
+    let out = temp_file("tls.jsonl");
+    let serve = Background::start(&[
+        "serve",
+        "--tls-cert",
+        &server_cert,
+        "--tls-key",
+        &server_key,
+        "--client-ca",
+        &ca_file,
+        "--out",
+        out.to_str().expect("UTF-8"),
+    ]);
+    // The certificate names localhost.
+    let on_localhost = |url: &str, scheme: &str| {
+        url.replacen("http://127.0.0.1", &format!("{scheme}://localhost"), 1)
+    };
+    let endpoints = [
+        ("grpc", on_localhost(&serve.grpc, "https")),
+        ("http/protobuf", on_localhost(&serve.http, "https")),
+        ("ws", on_localhost(&serve.http, "wss")),
+    ];
+    for (protocol, endpoint) in &endpoints {
+        let mut args = vec![
+            "--endpoint",
+            endpoint,
+            "--protocol",
+            protocol,
+            "--count",
+            "1",
+            "--records",
+            "50",
+            "--ca",
+            &ca_file,
+        ];
+        // Without a client certificate, mutual TLS refuses the sender (not
+        // retried, and a short timeout: the WebSocket client reconnects
+        // until it runs out).
+        let refused = otlp()
+            .arg("send")
+            .args(&args)
+            .args(["--retry-for", "0", "--timeout", "2"])
+            .output()
+            .expect("the binary runs");
+        assert!(
+            !refused.status.success(),
+            "{protocol} without a client certificate"
+        );
+        args.extend(["--client-cert", &client_cert, "--client-key", &client_key]);
+        let sent = send(&args);
+        assert!(
+            sent.status.success(),
+            "{protocol}: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert!(said.contains("received 150 spans in 3 requests"), "{said}");
+    assert_eq!(records_written(&out), [150, 150, 150]);
+}

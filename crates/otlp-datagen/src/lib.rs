@@ -21,6 +21,9 @@
 //!   dataset files from the directory named by [`ENV_VAR`] (`OTLP_BENCH_DATA`),
 //!   falling back to the generated requests.
 //!
+//! - [`pki`] (feature `pki`): a private CA and leaf certificates for TLS
+//!   tests.
+//!
 //! The generator is not byte-for-byte identical to the files: compare sizes with
 //! `encoded_len` when it matters.
 //!
@@ -57,11 +60,15 @@
 //! assert!(!wire.is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod common;
 mod dataset;
 mod logs;
 mod metrics;
+#[cfg(feature = "pki")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pki")))]
+pub mod pki;
 mod traces;
 
 use otlp_proto::collector::logs::v1::ExportLogsServiceRequest;

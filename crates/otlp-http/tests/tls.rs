@@ -5,7 +5,6 @@ mod support;
 
 use otlp_http::{Client, Protocol, Server, tls};
 use otlp_transport::{ErrorKind, Outcome, Signal};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use support::{Recorder, request};
 
 struct Pki {
@@ -15,21 +14,12 @@ struct Pki {
 }
 
 fn make_pki() -> Pki {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let leaf = |name: &str| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec![name.to_string()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
+    let ca = otlp_datagen::pki::Pki::new();
+    let pair = |leaf: otlp_datagen::pki::Leaf| (leaf.cert_pem, leaf.key_pem);
     Pki {
-        server: leaf("localhost"),
-        client: leaf("exporter"),
-        ca: ca.pem(),
+        server: pair(ca.leaf(&["localhost"])),
+        client: pair(ca.leaf(&["exporter"])),
+        ca: ca.ca_pem().to_owned(),
     }
 }
 

@@ -33,7 +33,9 @@
 //! The codecs and compressions that payloads may use, passed through to
 //! `otlp-codec` and `otlp-compression`: `json`, `msgpack`, `cbor`, `gzip`,
 //! `deflate`, `zstd`, `snappy`, and `full` for all of them. Protobuf and no
-//! compression are always there.
+//! compression are always there. `tls` adds [`tls`]: rustls settings from PEM
+//! for the transports on rustls; `tls-native-roots` adds client settings
+//! trusting the system's root certificates.
 //!
 //! # Example
 //! ```
@@ -64,6 +66,9 @@ mod message;
 mod payload;
 mod signal;
 mod sink;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use client::{BoxExportService, DEFAULT_MAX_REQUEST_SIZE, ExportService, WireFormat};
 pub use error::{ErrorKind, ExportError, SinkError, grpc_code, grpc_code_name};

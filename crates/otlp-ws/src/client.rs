@@ -43,6 +43,8 @@ pub struct ClientBuilder {
     keepalive: Duration,
     backoff: (Duration, Duration),
     max_message_size: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<rustls::ClientConfig>,
 }
 
 impl Default for ClientBuilder {
@@ -59,14 +61,16 @@ impl Default for ClientBuilder {
             keepalive: Duration::from_secs(20),
             backoff: (Duration::from_millis(50), Duration::from_secs(5)),
             max_message_size: crate::DEFAULT_MAX_MESSAGE_SIZE,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
 
 impl ClientBuilder {
     /// The receiver's URL: `ws://host:port/path` (`http://` is taken as
-    /// `ws://`). Without a path, `/v1/ws` is used. Default
-    /// [`DEFAULT_ENDPOINT`].
+    /// `ws://`), or `wss://` (`https://`) with the `tls` feature. Without a
+    /// path, `/v1/ws` is used. Default [`DEFAULT_ENDPOINT`].
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = url.into();
         self
@@ -145,6 +149,18 @@ impl ClientBuilder {
         self
     }
 
+    /// The TLS settings of a `wss://` endpoint: the CAs to trust and, for
+    /// mutual TLS, the client certificate ([`crate::tls`] builds one from
+    /// PEM). Its ALPN protocols are replaced by `http/1.1`, the protocol of
+    /// the upgrade. Without it, a `wss://` endpoint trusts the system's root
+    /// certificates (feature `tls-native-roots`).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Checks the settings; connects on the first export.
     pub fn build(self) -> Result<Client, BuildError> {
         if !self.codec.is_enabled() {
@@ -154,6 +170,15 @@ impl ClientBuilder {
             return Err(BuildError::Compression(self.encoder.compression()));
         }
         let url = endpoint_url(&self.endpoint)?;
+        #[cfg(feature = "tls")]
+        let tls = match url.starts_with("wss:") {
+            true => Some(Arc::new(tls_settings(self.tls)?)),
+            false => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        if url.starts_with("wss:") {
+            return Err(BuildError::TlsDisabled(url));
+        }
         let mut request = url
             .as_str()
             .into_client_request()
@@ -192,6 +217,8 @@ impl ClientBuilder {
                     backoff: self.backoff,
                     max_message_size: self.max_message_size,
                     subprotocol: frame::subprotocol(self.codec),
+                    #[cfg(feature = "tls")]
+                    tls,
                 }),
             }),
         })
@@ -207,8 +234,8 @@ fn endpoint_url(endpoint: &str) -> Result<String, BuildError> {
         .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
     let scheme = match uri.scheme_str() {
         Some("ws" | "http") => "ws",
-        Some("wss" | "https") => return Err(BuildError::Tls),
-        Some(other) => return Err(invalid(&format!("the scheme {other:?} is not ws"))),
+        Some("wss" | "https") => "wss",
+        Some(other) => return Err(invalid(&format!("the scheme {other:?} is not ws or wss"))),
         None => return Err(invalid("it has no scheme: write ws://host:port")),
     };
     let authority = uri.authority().ok_or_else(|| invalid("it has no host"))?;
@@ -219,6 +246,30 @@ fn endpoint_url(endpoint: &str) -> Result<String, BuildError> {
     Ok(format!("{scheme}://{authority}{path}"))
 }
 
+/// The settings a `wss://` connection uses: the given ones, or the system's
+/// root certificates; ALPN `http/1.1`, since the upgrade is an HTTP/1.1
+/// request (a server preferring HTTP/2 would otherwise choose it).
+#[cfg(feature = "tls")]
+fn tls_settings(given: Option<rustls::ClientConfig>) -> Result<rustls::ClientConfig, BuildError> {
+    let mut config = match given {
+        Some(config) => config,
+        #[cfg(feature = "tls-native-roots")]
+        None => otlp_transport::tls::system_client_config(None)
+            .map_err(|e| BuildError::Tls(e.to_string()))?,
+        #[cfg(not(feature = "tls-native-roots"))]
+        None => {
+            return Err(BuildError::Tls(
+                "a wss:// endpoint needs TLS settings: pass a rustls ClientConfig to ClientBuilder::tls \
+                 (otlp_ws::tls::client_config builds one from PEM), or enable the \
+                 `tls-native-roots` feature to trust the system's root certificates"
+                    .into(),
+            ));
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// The settings could not make a client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -226,11 +277,12 @@ pub enum BuildError {
     /// The endpoint is not a usable `ws://` URL.
     #[error("the OTLP/WebSocket endpoint {0:?} is not valid: {1}")]
     Endpoint(String, String),
-    /// `wss://` was asked for; TLS is not in this version of the crate.
-    #[error(
-        "wss:// (TLS) is not supported by otlp-ws yet; use ws:// behind a TLS-terminating proxy"
-    )]
-    Tls,
+    /// A `wss://` endpoint, but the crate was built without `tls`.
+    #[error("{0} needs TLS: enable the `tls` feature of otlp-ws")]
+    TlsDisabled(String),
+    /// The TLS settings of a `wss://` endpoint are missing or unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A header name or value cannot be sent.
     #[error("the header {0:?} has an invalid name or value")]
     Header(String),
@@ -278,6 +330,8 @@ struct Config {
     backoff: (Duration, Duration),
     max_message_size: usize,
     subprotocol: &'static str,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug, Default)]
@@ -598,6 +652,14 @@ async fn connect(config: &Config) -> Result<Socket, Failure> {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size.saturating_add(4096)))
         .max_frame_size(Some(config.max_message_size.saturating_add(4096)));
+    #[cfg(feature = "tls")]
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        config.request.clone(),
+        Some(ws_config),
+        true,
+        config.tls.clone().map(tokio_tungstenite::Connector::Rustls),
+    );
+    #[cfg(not(feature = "tls"))]
     let attempt =
         tokio_tungstenite::connect_async_with_config(config.request.clone(), Some(ws_config), true);
     let (ws, response) = match tokio::time::timeout(config.connect_timeout, attempt).await {
@@ -757,7 +819,8 @@ mod tests {
             endpoint_url("ws://h:1/x?token=a").unwrap(),
             "ws://h:1/x?token=a"
         );
-        assert!(matches!(endpoint_url("wss://h:1"), Err(BuildError::Tls)));
+        assert_eq!(endpoint_url("wss://h:1").unwrap(), "wss://h:1/v1/ws");
+        assert_eq!(endpoint_url("https://h:1/x").unwrap(), "wss://h:1/x");
         assert!(endpoint_url("h:1").is_err());
         assert!(endpoint_url("ftp://h:1").is_err());
     }

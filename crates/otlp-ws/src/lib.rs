@@ -39,6 +39,9 @@
 //! Protobuf and uncompressed payloads are always there.
 //! - `json` (and JSON text frames), `msgpack`, `cbor`: the codecs.
 //! - `gzip`, `deflate`, `zstd`, `snappy`: the compressions.
+//! - `tls`: `wss://` for [`Client`] and [`Server`] on rustls, with [`tls`]
+//!   to build the settings from PEM; `tls-native-roots`: a `wss://`
+//!   endpoint given no settings trusts the system's root certificates.
 //! - `full`: all of the above.
 //!
 //! # Example
@@ -77,6 +80,16 @@ mod client;
 pub mod close;
 mod frame;
 mod server;
+
+/// TLS and mTLS settings from PEM for `wss://` (feature `tls`).
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls {
+    #[cfg(feature = "tls-native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls-native-roots")))]
+    pub use otlp_transport::tls::system_client_config;
+    pub use otlp_transport::tls::{TlsError, client_config, server_config};
+}
 
 pub use client::{BuildError, Client, ClientBuilder, ClientStats, DEFAULT_ENDPOINT};
 pub use server::{

@@ -708,6 +708,23 @@ fn sink_reply(error: &SinkError) -> Reply {
     }
 }
 
+/// Serves one HTTP/1.1 connection, upgrades allowed, until it ends.
+async fn serve_http1<IO, S>(io: IO, service: S, header_timeout: Duration)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let _ = connection.await;
+}
+
 /// An OTLP/WebSocket receiver on a listener of its own, bound and not yet
 /// serving. To serve `/v1/ws` on the OTLP/HTTP port instead, mount an
 /// [`Upgrade`] on that server.
@@ -715,12 +732,16 @@ fn sink_reply(error: &SinkError) -> Reply {
 pub struct Server {
     listener: TcpListener,
     settings: Settings,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Settings of a [`Server`]: the [`Settings`] of its connections.
 #[derive(Debug, Clone, Default)]
 pub struct ServerBuilder {
     settings: Settings,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 macro_rules! delegate {
@@ -759,6 +780,20 @@ impl ServerBuilder {
         header_read_timeout(Duration);
     }
 
+    /// Serves `wss://`: TLS (and mutual TLS when the config verifies client
+    /// certificates) with these settings ([`crate::tls::server_config`]
+    /// builds them from PEM). The TLS handshake shares the header read
+    /// timeout. ALPN offers `http/1.1` unless the config already says.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, mut config: rustls::ServerConfig) -> Self {
+        if config.alpn_protocols.is_empty() {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
+        self.tls = Some(Arc::new(config));
+        self
+    }
+
     /// Binds the listener (port 0 for an ephemeral port).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, BindError> {
         if !self.settings.path.starts_with('/') {
@@ -768,6 +803,8 @@ impl ServerBuilder {
         Ok(Server {
             listener,
             settings: self.settings,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         })
     }
 }
@@ -833,6 +870,8 @@ impl Server {
                         let _ = stream.set_nodelay(true);
                         let upgrade = upgrade.clone();
                         let path = path.clone();
+                        #[cfg(feature = "tls")]
+                        let tls = self.tls.clone();
                         handshakes.spawn(async move {
                             let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                                 let response = if request.uri().path() == &*path {
@@ -842,12 +881,16 @@ impl Server {
                                 };
                                 ready(Ok::<_, Infallible>(response))
                             });
-                            let connection = hyper::server::conn::http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(header_timeout)
-                                .serve_connection(TokioIo::new(stream), service)
-                                .with_upgrades();
-                            let _ = connection.await;
+                            #[cfg(feature = "tls")]
+                            if let Some(tls) = tls {
+                                // A peer that never completes the handshake
+                                // is dropped like one that never sends headers.
+                                if let Ok(Ok(stream)) = tokio::time::timeout(header_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
+                                    serve_http1(stream, service, header_timeout).await;
+                                }
+                                return;
+                            }
+                            serve_http1(stream, service, header_timeout).await;
                         });
                     }
                     Err(error) if is_transient(&error) => {

@@ -391,7 +391,11 @@ pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat),
             for (name, value) in headers {
                 builder = builder.header(name, value);
             }
-            builder = http_tls(builder, config)?;
+            builder = match rustls_settings(config)? {
+                #[cfg(feature = "tls")]
+                Some(tls) => builder.tls(tls),
+                _ => builder,
+            };
             let client = builder.build().map_err(|e| client_error(e.to_string()))?;
             let wire_format = client.wire_format();
             Ok((BoxExportService::new(client), wire_format))
@@ -406,6 +410,11 @@ pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat),
             for (name, value) in headers {
                 builder = builder.header(name, value);
             }
+            builder = match rustls_settings(config)? {
+                #[cfg(feature = "tls")]
+                Some(tls) => builder.tls(tls),
+                _ => builder,
+            };
             let client = builder.build().map_err(|e| client_error(e.to_string()))?;
             let wire_format = client.wire_format();
             Ok((BoxExportService::new(client), wire_format))
@@ -475,13 +484,12 @@ fn grpc_tls(
     }
 }
 
+/// The rustls settings of an `https://` or `wss://` endpoint (HTTP and
+/// WebSocket run on rustls); `None` for a plain one.
 #[cfg(feature = "http")]
-fn http_tls(
-    builder: otlp_http::ClientBuilder,
-    config: &ExporterConfig,
-) -> Result<otlp_http::ClientBuilder, ExporterError> {
+fn rustls_settings(config: &ExporterConfig) -> Result<Option<RustlsConfig>, ExporterError> {
     if !config.is_secure() {
-        return Ok(builder);
+        return Ok(None);
     }
     #[cfg(feature = "tls")]
     {
@@ -495,17 +503,25 @@ fn http_tls(
             .map(|id| (id.certificate.as_slice(), id.key.as_slice()));
         // No CA configured: the system's roots, as the Collector's exporters.
         let tls = match &ca {
-            Some(ca) => otlp_http::tls::client_config(ca, identity),
-            None => otlp_http::tls::system_client_config(identity),
+            Some(ca) => otlp_transport::tls::client_config(ca, identity),
+            None => otlp_transport::tls::system_client_config(identity),
         }
         .map_err(|e| ExporterError::Tls(e.to_string()))?;
-        Ok(builder.tls(tls))
+        Ok(Some(tls))
     }
     #[cfg(not(feature = "tls"))]
     {
         Err(ExporterError::Tls(format!(
-            "{} is https, but the `otlp` crate was built without its `tls` feature",
-            config.endpoint()
+            "{} is {}, but the `otlp` crate was built without its `tls` feature",
+            config.endpoint(),
+            config.endpoint().scheme().map_or("secure", |s| s.as_str()),
         )))
     }
 }
+
+/// What [`rustls_settings`] gives: a rustls config when TLS is built in,
+/// nothing otherwise (a secure endpoint is then an error).
+#[cfg(all(feature = "http", feature = "tls"))]
+type RustlsConfig = otlp_transport::tls::ClientConfig;
+#[cfg(all(feature = "http", not(feature = "tls")))]
+type RustlsConfig = std::convert::Infallible;

@@ -1,7 +1,7 @@
 //! `Exporter` over mutual TLS, configured by file paths as
 //! `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_KEY` and `_CLIENT_CERTIFICATE`
 //! give them; certificates made for each test (rcgen).
-#![cfg(all(feature = "tls", any(feature = "grpc", feature = "http")))]
+#![cfg(all(feature = "tls", feature = "http"))]
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use otlp::config::{ExporterConfig, Protocol};
 use otlp::exporter::Exporter;
 use otlp::transport::{ExportRequest, Outcome, Payload, Signal, Sink, SinkError};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<usize>>);
@@ -27,36 +26,19 @@ impl Sink for Received {
 }
 
 /// A CA, a server certificate for `localhost` and a client certificate, as
-/// PEM files in `dir`; the server's pair and the CA are returned as text too.
-struct Pki {
-    server_cert: String,
-    server_key: String,
-    ca: String,
-}
-
-fn make_pki(dir: &Path) -> Pki {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let leaf = |name: &str| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec![name.to_string()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (client_cert, client_key) = leaf("exporter");
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("client.pem"), client_cert).unwrap();
-    std::fs::write(dir.join("client-key.pem"), client_key).unwrap();
-    let (server_cert, server_key) = leaf("localhost");
-    std::fs::write(dir.join("server.pem"), &server_cert).unwrap();
-    std::fs::write(dir.join("server-key.pem"), &server_key).unwrap();
-    Pki {
-        server_cert,
-        server_key,
-        ca: ca.pem(),
+/// PEM files in `dir`.
+fn make_pki(dir: &Path) {
+    let ca = otlp_datagen::pki::Pki::new();
+    let client = ca.leaf(&["exporter"]);
+    let server = ca.leaf(&["localhost"]);
+    for (file, pem) in [
+        ("ca.pem", ca.ca_pem()),
+        ("client.pem", &client.cert_pem),
+        ("client-key.pem", &client.key_pem),
+        ("server.pem", &server.cert_pem),
+        ("server-key.pem", &server.key_pem),
+    ] {
+        std::fs::write(dir.join(file), pem).unwrap();
     }
 }
 
@@ -71,12 +53,16 @@ fn config(dir: &Path, protocol: Protocol, endpoint: String) -> ExporterConfig {
         .unwrap()
 }
 
-async fn send(exporter: Exporter) {
-    let spans = otlp_datagen::Generator::new(1)
+/// 25 spans.
+fn spans() -> otlp::proto::collector::trace::v1::ExportTraceServiceRequest {
+    otlp_datagen::Generator::new(1)
         .resources(1)
         .spans(25)
-        .traces();
-    exporter.submit(ExportRequest::from(spans)).unwrap();
+        .traces()
+}
+
+async fn send(exporter: Exporter) {
+    exporter.submit(ExportRequest::from(spans())).unwrap();
     exporter.shutdown().await.unwrap();
     assert_eq!(
         exporter.stats().exported_records,
@@ -86,57 +72,83 @@ async fn send(exporter: Exporter) {
     );
 }
 
-#[cfg(feature = "http")]
-#[tokio::test(flavor = "current_thread")]
-async fn http_exporter_speaks_mutual_tls_from_certificate_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path());
-    let tls = otlp_http::tls::server_config(
-        pki.server_cert.as_bytes(),
-        pki.server_key.as_bytes(),
-        Some(pki.ca.as_bytes()),
-    )
-    .unwrap();
-    let received = Received::default();
-    let server = otlp_http::Server::builder()
-        .tls(tls)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .spawn(received.clone());
-    let port = server.local_addr().port();
-    let config = config(
-        dir.path(),
-        Protocol::HttpProtobuf,
-        format!("https://localhost:{port}/v1/traces"),
-    );
-    send(Exporter::builder(config).build().unwrap()).await;
-    assert_eq!(*received.0.lock().unwrap(), 25);
-    server.shutdown().await.unwrap();
+/// A receiver on every transport, TLS with `dir`'s server certificate,
+/// requiring client certificates from `dir`'s CA when `mutual`.
+#[cfg(all(feature = "grpc", feature = "ws"))]
+async fn tls_receiver(dir: &Path, mutual: bool, received: &Received) -> otlp::Receiver {
+    let read = |file: &str| std::fs::read(dir.join(file)).unwrap();
+    let mut builder = otlp::Receiver::builder()
+        .grpc("127.0.0.1:0")
+        .http("127.0.0.1:0")
+        .websocket("/v1/ws")
+        .tls(read("server.pem"), read("server-key.pem"));
+    if mutual {
+        builder = builder.client_ca(read("ca.pem"));
+    }
+    builder.start(received.clone()).await.unwrap()
 }
 
-#[cfg(feature = "grpc")]
+/// The endpoint of each exporter protocol on `receiver`, over TLS.
+#[cfg(all(feature = "grpc", feature = "ws"))]
+fn tls_endpoints(receiver: &otlp::Receiver) -> [(Protocol, String); 3] {
+    let grpc = receiver.grpc_addr().unwrap().port();
+    let http = receiver.http_addr().unwrap().port();
+    [
+        (Protocol::Grpc, format!("https://localhost:{grpc}")),
+        (
+            Protocol::HttpProtobuf,
+            format!("https://localhost:{http}/v1/traces"),
+        ),
+        (Protocol::Ws, format!("wss://localhost:{http}/v1/ws")),
+    ]
+}
+
+#[cfg(all(feature = "grpc", feature = "ws"))]
 #[tokio::test(flavor = "current_thread")]
-async fn grpc_exporter_speaks_mutual_tls_from_certificate_files() {
+async fn every_exporter_speaks_mutual_tls_from_certificate_files() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path());
+    make_pki(dir.path());
     let received = Received::default();
-    let server = otlp_grpc::Server::builder()
-        .tls(&pki.server_cert, &pki.server_key)
-        .client_ca(&pki.ca)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .spawn(received.clone());
-    let port = server.local_addr().port();
-    let config = config(
-        dir.path(),
-        Protocol::Grpc,
-        format!("https://localhost:{port}"),
-    );
-    send(Exporter::builder(config).build().unwrap()).await;
-    assert_eq!(*received.0.lock().unwrap(), 25);
-    server.shutdown().await.unwrap();
+    let receiver = tls_receiver(dir.path(), true, &received).await;
+    for (protocol, endpoint) in tls_endpoints(&receiver) {
+        send(
+            Exporter::builder(config(dir.path(), protocol, endpoint))
+                .build()
+                .unwrap(),
+        )
+        .await;
+    }
+    assert_eq!(*received.0.lock().unwrap(), 3 * 25);
+    receiver.shutdown().await;
+}
+
+#[cfg(all(feature = "grpc", feature = "ws"))]
+#[tokio::test(flavor = "current_thread")]
+async fn an_exporter_without_a_client_certificate_is_refused_by_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let received = Received::default();
+    let receiver = tls_receiver(dir.path(), true, &received).await;
+    for (protocol, endpoint) in tls_endpoints(&receiver) {
+        let config = ExporterConfig::builder(Signal::Traces)
+            .protocol(protocol)
+            .endpoint(endpoint)
+            .certificate(dir.path().join("ca.pem"))
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let exporter = Exporter::builder(config).no_retry().build().unwrap();
+        exporter.submit(ExportRequest::from(spans())).unwrap();
+        exporter.shutdown().await.unwrap();
+        let stats = exporter.stats();
+        assert_eq!(
+            (stats.exported_records, stats.dropped_export_failed),
+            (0, 25),
+            "{protocol}: {stats:?}"
+        );
+    }
+    assert_eq!(*received.0.lock().unwrap(), 0);
+    receiver.shutdown().await;
 }
 
 #[cfg(feature = "http")]
@@ -153,14 +165,14 @@ async fn a_missing_certificate_file_is_an_error_naming_it() {
 }
 
 /// Set in the child process that runs a test again with `SSL_CERT_FILE`.
-#[cfg(all(feature = "http", feature = "grpc"))]
+#[cfg(all(feature = "grpc", feature = "ws"))]
 const PKI_DIR: &str = "OTLP_TEST_PKI_DIR";
 
 /// Runs the test `name` of this binary again in a child process whose system
 /// trust store is `SSL_CERT_FILE=trusted` (read by rustls-native-certs as
 /// by OpenSSL; a process-wide setting, so not changed in this one), with
 /// [`PKI_DIR`] naming `dir`, and checks that it ran and passed.
-#[cfg(all(feature = "http", feature = "grpc"))]
+#[cfg(all(feature = "grpc", feature = "ws"))]
 fn rerun_with_trust_store(name: &str, dir: &Path, trusted: &Path) {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
@@ -177,50 +189,24 @@ fn rerun_with_trust_store(name: &str, dir: &Path, trusted: &Path) {
     );
 }
 
-/// Exports 25 spans over `https://localhost` with no CA configured to an
-/// OTLP/HTTP and an OTLP/gRPC server presenting `dir`'s server certificate,
-/// and returns what each exporter delivered.
-#[cfg(all(feature = "http", feature = "grpc"))]
+/// Exports 25 spans over `https://localhost` (and `wss://`) with no CA
+/// configured, with each protocol, to a receiver presenting `dir`'s server
+/// certificate, and returns what each exporter delivered.
+#[cfg(all(feature = "grpc", feature = "ws"))]
 async fn export_with_no_ca_configured(dir: &Path) -> Vec<(Protocol, u64)> {
-    let cert = std::fs::read(dir.join("server.pem")).unwrap();
-    let key = std::fs::read(dir.join("server-key.pem")).unwrap();
     let received = Received::default();
-    let http = otlp_http::Server::builder()
-        .tls(otlp_http::tls::server_config(&cert, &key, None).unwrap())
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .spawn(received.clone());
-    let grpc = otlp_grpc::Server::builder()
-        .tls(&cert, &key)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .spawn(received.clone());
-    let endpoints = [
-        (
-            Protocol::HttpProtobuf,
-            format!("https://localhost:{}/v1/traces", http.local_addr().port()),
-        ),
-        (
-            Protocol::Grpc,
-            format!("https://localhost:{}", grpc.local_addr().port()),
-        ),
-    ];
+    let receiver = tls_receiver(dir, false, &received).await;
     let mut delivered = Vec::new();
-    for (protocol, endpoint) in endpoints {
+    for (protocol, endpoint) in tls_endpoints(&receiver) {
         let config = ExporterConfig::builder(Signal::Traces)
             .protocol(protocol)
             .endpoint(endpoint)
+            .timeout(std::time::Duration::from_secs(3))
             .build()
             .unwrap();
         // Without retry, an untrusted server fails the export at once.
         let exporter = Exporter::builder(config).no_retry().build().unwrap();
-        let spans = otlp_datagen::Generator::new(1)
-            .resources(1)
-            .spans(25)
-            .traces();
-        exporter.submit(ExportRequest::from(spans)).unwrap();
+        exporter.submit(ExportRequest::from(spans())).unwrap();
         exporter.shutdown().await.unwrap();
         let stats = exporter.stats();
         assert_eq!(
@@ -230,21 +216,24 @@ async fn export_with_no_ca_configured(dir: &Path) -> Vec<(Protocol, u64)> {
         );
         delivered.push((protocol, stats.exported_records));
     }
-    http.shutdown().await.unwrap();
-    grpc.shutdown().await.unwrap();
+    receiver.shutdown().await;
     let total: u64 = delivered.iter().map(|(_, n)| n).sum();
     assert_eq!(*received.0.lock().unwrap() as u64, total);
     delivered
 }
 
-#[cfg(all(feature = "http", feature = "grpc"))]
+#[cfg(all(feature = "grpc", feature = "ws"))]
 #[tokio::test(flavor = "current_thread")]
 async fn https_with_no_ca_configured_trusts_the_system_store() {
     if let Some(dir) = std::env::var_os(PKI_DIR) {
         let delivered = export_with_no_ca_configured(Path::new(&dir)).await;
         assert_eq!(
             delivered,
-            [(Protocol::HttpProtobuf, 25), (Protocol::Grpc, 25)]
+            [
+                (Protocol::Grpc, 25),
+                (Protocol::HttpProtobuf, 25),
+                (Protocol::Ws, 25)
+            ]
         );
         return;
     }
@@ -258,14 +247,18 @@ async fn https_with_no_ca_configured_trusts_the_system_store() {
     );
 }
 
-#[cfg(all(feature = "http", feature = "grpc"))]
+#[cfg(all(feature = "grpc", feature = "ws"))]
 #[tokio::test(flavor = "current_thread")]
 async fn https_with_no_ca_configured_refuses_a_server_the_system_store_does_not_trust() {
     if let Some(dir) = std::env::var_os(PKI_DIR) {
         let delivered = export_with_no_ca_configured(Path::new(&dir)).await;
         assert_eq!(
             delivered,
-            [(Protocol::HttpProtobuf, 0), (Protocol::Grpc, 0)]
+            [
+                (Protocol::Grpc, 0),
+                (Protocol::HttpProtobuf, 0),
+                (Protocol::Ws, 0)
+            ]
         );
         return;
     }

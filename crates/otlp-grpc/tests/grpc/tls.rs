@@ -1,51 +1,25 @@
 //! TLS and mutual TLS with certificates made on the spot.
 
+use otlp_datagen::pki::{Leaf, Pki};
 use otlp_grpc::{BindError, Client, Server};
 use otlp_transport::{ErrorKind, Outcome};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 use crate::support::{self, Recorder, start, within};
-
-/// A CA, and PEM certificates + keys it signed.
-struct Pki {
-    ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_pem = params.self_signed(&key).unwrap().pem();
-        Self {
-            ca_pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf certificate for `names`, and its key.
-    fn leaf(&self, names: &[&str]) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 #[tokio::test]
 async fn tls_round_trip_and_untrusted_server_refused() {
     let pki = Pki::new();
-    let (cert, key) = pki.leaf(&["localhost"]);
+    let Leaf {
+        cert_pem: cert,
+        key_pem: key,
+    } = pki.leaf(&["localhost"]);
     let sink = Recorder::new();
     let server = start(Server::builder().tls(&cert, &key), sink.clone()).await;
     let port = server.local_addr().port();
 
     let client = Client::builder()
         .endpoint(format!("https://localhost:{port}"))
-        .tls_ca(&pki.ca_pem)
+        .tls_ca(pki.ca_pem())
         .timeout(support::PATIENCE)
         .build()
         .unwrap();
@@ -59,7 +33,7 @@ async fn tls_round_trip_and_untrusted_server_refused() {
     // A client trusting another CA does not get through.
     let stranger = Client::builder()
         .endpoint(format!("localhost:{port}"))
-        .tls_ca(Pki::new().ca_pem)
+        .tls_ca(Pki::new().ca_pem())
         .timeout(support::PATIENCE)
         .build()
         .unwrap();
@@ -74,13 +48,19 @@ async fn tls_round_trip_and_untrusted_server_refused() {
 #[tokio::test]
 async fn mutual_tls_requires_a_client_certificate() {
     let pki = Pki::new();
-    let (server_cert, server_key) = pki.leaf(&["localhost"]);
-    let (client_cert, client_key) = pki.leaf(&["client"]);
+    let Leaf {
+        cert_pem: server_cert,
+        key_pem: server_key,
+    } = pki.leaf(&["localhost"]);
+    let Leaf {
+        cert_pem: client_cert,
+        key_pem: client_key,
+    } = pki.leaf(&["client"]);
     let sink = Recorder::new();
     let server = start(
         Server::builder()
             .tls(&server_cert, &server_key)
-            .client_ca(&pki.ca_pem),
+            .client_ca(pki.ca_pem()),
         sink.clone(),
     )
     .await;
@@ -88,7 +68,7 @@ async fn mutual_tls_requires_a_client_certificate() {
 
     let with_identity = Client::builder()
         .endpoint(&endpoint)
-        .tls_ca(&pki.ca_pem)
+        .tls_ca(pki.ca_pem())
         .tls_identity(&client_cert, &client_key)
         .timeout(support::PATIENCE)
         .build()
@@ -99,7 +79,7 @@ async fn mutual_tls_requires_a_client_certificate() {
 
     let anonymous = Client::builder()
         .endpoint(&endpoint)
-        .tls_ca(&pki.ca_pem)
+        .tls_ca(pki.ca_pem())
         .timeout(support::PATIENCE)
         .build()
         .unwrap();
@@ -108,10 +88,13 @@ async fn mutual_tls_requires_a_client_certificate() {
         .unwrap_err();
     assert!(error.is_retryable(), "{error}");
 
-    let (other_cert, other_key) = Pki::new().leaf(&["client"]);
+    let Leaf {
+        cert_pem: other_cert,
+        key_pem: other_key,
+    } = Pki::new().leaf(&["client"]);
     let forged = Client::builder()
         .endpoint(&endpoint)
-        .tls_ca(&pki.ca_pem)
+        .tls_ca(pki.ca_pem())
         .tls_identity(&other_cert, &other_key)
         .timeout(support::PATIENCE)
         .build()
@@ -130,7 +113,7 @@ async fn bad_tls_configuration_fails_at_bind() {
         .unwrap_err();
     assert!(matches!(error, BindError::Tls(_)), "{error}");
     let error = Server::builder()
-        .client_ca(Pki::new().ca_pem)
+        .client_ca(Pki::new().ca_pem())
         .bind("127.0.0.1:0")
         .await
         .unwrap_err();
