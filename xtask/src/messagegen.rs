@@ -10,6 +10,10 @@
 //! generated from the descriptors instead — calling `prost::encoding::*` for
 //! every field as prost-derive's expansion does, and `crate::string_field`
 //! for strings, whose `merge` slices the string out of a `Bytes` body.
+//!
+//! `Debug` is generated too: like prost-derive's, it prints an enum field by
+//! its value's name (`kind: Server`, the number when it names none), and
+//! beyond it, trace and span ids as hex, as OTLP/JSON writes them.
 
 use std::fmt::Write;
 
@@ -17,6 +21,7 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
 use crate::protogen::oneof_members;
+use crate::serdegen::is_id;
 use crate::strategies::{nested_module, rust_field, rust_path, split_type_name, upper_camel};
 
 const PROST_STRING: &str = "::prost::alloc::string::String";
@@ -34,9 +39,9 @@ pub(crate) fn post_process(content: &str) -> Result<String, String> {
             continue;
         }
         let line = if trimmed.starts_with("#[derive(") {
-            // prost-derive's `Message` and `Oneof` also implement `Debug`
-            // (and `Message` `Default`), which the plain derives now do.
-            line.replace("::prost::Message", "Debug, Default")
+            // prost-derive's `Message` also implements `Debug` (generated
+            // by `render`) and `Default`; its `Oneof` implements `Debug`.
+            line.replace("::prost::Message", "Default")
                 .replace("::prost::Oneof", "Debug")
         } else if trimmed.ends_with(',') && !trimmed.contains("fn ") {
             // A field or a oneof variant: its type.
@@ -131,6 +136,7 @@ fn render_message(package: &str, parents: &[&str], message: &DescriptorProto, ou
     let mut merges = String::new();
     let mut clears = String::new();
     let mut accessors = String::new();
+    let mut debug = String::new();
     let mut oneofs_done = Vec::new();
     for field in &message.field {
         let number = field.number();
@@ -167,6 +173,7 @@ fn render_message(package: &str, parents: &[&str], message: &DescriptorProto, ou
             encode.push_str("} }");
             len.push_str("})");
             let _ = write!(clears, "self.{oneof_field} = None;");
+            let _ = write!(debug, ".field(\"{oneof_field}\", &self.{oneof_field})");
             items.push((lowest, encode, len));
             continue;
         }
@@ -174,6 +181,16 @@ fn render_message(package: &str, parents: &[&str], message: &DescriptorProto, ou
         let member = rust_field(field.name());
         let access = format!("self.{member}");
         let field_name = field.name();
+        let shown = match field.r#type() {
+            Type::Enum if field.label() != Label::Repeated => {
+                let (enum_package, enum_path) = split_type_name(field.type_name());
+                let e = rust_path(enum_package, &enum_path);
+                format!("&crate::debug::EnumValue::<{e}>::new({access})")
+            }
+            Type::Bytes if is_id(field) => format!("&crate::debug::Hex(&{access})"),
+            _ => format!("&{access}"),
+        };
+        let _ = write!(debug, ".field(\"{field_name}\", {shown})");
         let (encode, len, merge) = if field.label() == Label::Repeated {
             if field.r#type() == Type::Enum {
                 panic!("repeated enum fields have no accessors here: {field_name}");
@@ -269,6 +286,16 @@ impl ::prost::Message for {rust} {{
 }}
 "#
     );
+    let _ = write!(
+        out,
+        r#"
+impl ::core::fmt::Debug for {rust} {{
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{
+        f.debug_struct("{name}"){debug}.finish()
+    }}
+}}
+"#
+    );
     if !accessors.is_empty() {
         let _ = writeln!(out, "impl {rust} {{ {accessors} }}");
     }
@@ -304,7 +331,7 @@ pub enum Value {
         assert_eq!(
             ours,
             r#"/// A key.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct KeyValue {
     /// The key.
     pub key: crate::ByteString,

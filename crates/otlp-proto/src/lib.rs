@@ -27,6 +27,9 @@
 //!   `"literal".into()` or [`ByteString::from_static`] (no allocation),
 //!   `String::into()` (no copy), or [`ByteString::try_from`] a `Bytes`.
 //!   `google.rpc.*` keeps `String`.
+//! - `Debug` prints enum fields by their value's name (`kind: Server`), as
+//!   prost's derive does, and trace and span ids as hex (`trace_id:
+//!   5b8efff798038103d269b633813fc60c`), as OTLP/JSON writes them.
 //!
 //! # Decoded messages keep their body alive
 //! A decoded string or id shares the buffer the whole request arrived in, so
@@ -78,6 +81,7 @@
 //! [bytestring]: https://docs.rs/bytestring
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod debug;
 mod id;
 #[cfg(feature = "proptest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]

@@ -62,14 +62,37 @@ fn spans() -> otlp::proto::collector::trace::v1::ExportTraceServiceRequest {
 }
 
 async fn send(exporter: Exporter) {
+    assert_eq!(export_spans(exporter).await, 25);
+}
+
+/// Exports 25 spans and returns how many were delivered; every other one
+/// must be counted as failed.
+async fn export_spans(exporter: Exporter) -> u64 {
     exporter.submit(ExportRequest::from(spans())).unwrap();
     exporter.shutdown().await.unwrap();
+    let stats = exporter.stats();
     assert_eq!(
-        exporter.stats().exported_records,
+        stats.exported_records + stats.dropped_export_failed,
         25,
-        "{:?}",
-        exporter.stats()
+        "every record is exported or counted: {stats:?}"
     );
+    stats.exported_records
+}
+
+/// An exporter to `endpoint` without retry, so that a refused connection
+/// fails the export at once, trusting `ca` or else the system's roots.
+fn exporter_without_retry(protocol: Protocol, endpoint: String, ca: Option<&Path>) -> Exporter {
+    let mut config = ExporterConfig::builder(Signal::Traces)
+        .protocol(protocol)
+        .endpoint(endpoint)
+        .timeout(std::time::Duration::from_secs(3));
+    if let Some(ca) = ca {
+        config = config.certificate(ca);
+    }
+    Exporter::builder(config.build().unwrap())
+        .no_retry()
+        .build()
+        .unwrap()
 }
 
 /// A receiver on every transport, TLS with `dir`'s server certificate,
@@ -129,23 +152,10 @@ async fn an_exporter_without_a_client_certificate_is_refused_by_mutual_tls() {
     make_pki(dir.path());
     let received = Received::default();
     let receiver = tls_receiver(dir.path(), true, &received).await;
+    let ca = dir.path().join("ca.pem");
     for (protocol, endpoint) in tls_endpoints(&receiver) {
-        let config = ExporterConfig::builder(Signal::Traces)
-            .protocol(protocol)
-            .endpoint(endpoint)
-            .certificate(dir.path().join("ca.pem"))
-            .timeout(std::time::Duration::from_secs(2))
-            .build()
-            .unwrap();
-        let exporter = Exporter::builder(config).no_retry().build().unwrap();
-        exporter.submit(ExportRequest::from(spans())).unwrap();
-        exporter.shutdown().await.unwrap();
-        let stats = exporter.stats();
-        assert_eq!(
-            (stats.exported_records, stats.dropped_export_failed),
-            (0, 25),
-            "{protocol}: {stats:?}"
-        );
+        let exporter = exporter_without_retry(protocol, endpoint, Some(&ca));
+        assert_eq!(export_spans(exporter).await, 0, "{protocol}");
     }
     assert_eq!(*received.0.lock().unwrap(), 0);
     receiver.shutdown().await;
@@ -198,23 +208,8 @@ async fn export_with_no_ca_configured(dir: &Path) -> Vec<(Protocol, u64)> {
     let receiver = tls_receiver(dir, false, &received).await;
     let mut delivered = Vec::new();
     for (protocol, endpoint) in tls_endpoints(&receiver) {
-        let config = ExporterConfig::builder(Signal::Traces)
-            .protocol(protocol)
-            .endpoint(endpoint)
-            .timeout(std::time::Duration::from_secs(3))
-            .build()
-            .unwrap();
-        // Without retry, an untrusted server fails the export at once.
-        let exporter = Exporter::builder(config).no_retry().build().unwrap();
-        exporter.submit(ExportRequest::from(spans())).unwrap();
-        exporter.shutdown().await.unwrap();
-        let stats = exporter.stats();
-        assert_eq!(
-            stats.exported_records + stats.dropped_export_failed,
-            25,
-            "{protocol}: every record is exported or counted: {stats:?}"
-        );
-        delivered.push((protocol, stats.exported_records));
+        let exporter = exporter_without_retry(protocol, endpoint, None);
+        delivered.push((protocol, export_spans(exporter).await));
     }
     receiver.shutdown().await;
     let total: u64 = delivered.iter().map(|(_, n)| n).sum();
