@@ -538,7 +538,15 @@ impl<'a> Parser<'a> {
     /// reads it: an even number of digits of either case after an optional
     /// `0x`. Decoded into the shared id buffer, so no allocation per id.
     pub(crate) fn hex(&mut self) -> Result<Bytes, Fail> {
-        let text = self.plain_str()?.as_bytes();
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = self.string_end()?;
+        // An escape gives up (the serde path unescapes it first).
+        if self.buf.get(end) != Some(&b'"') {
+            return Err(Fail);
+        }
+        self.pos = end + 1;
+        let text = self.buf.get(start..end).ok_or(Fail)?;
         if text.len() % 2 != 0 {
             return Err(Fail);
         }
@@ -556,13 +564,16 @@ impl<'a> Parser<'a> {
         // `ids` is empty here: every id is split off whole. On an invalid
         // digit the whole decode gives up, so what was written is dropped.
         self.ids.resize(len, 0);
+        let mut invalid = 0;
         for (byte, pair) in self.ids.iter_mut().zip(digits.chunks_exact(2)) {
             let high = HEX_VALUE[usize::from(pair[0])];
             let low = HEX_VALUE[usize::from(pair[1])];
-            if (high | low) > 0xf {
-                return Err(Fail);
-            }
-            *byte = (high << 4) | low;
+            invalid |= high | low;
+            *byte = (high << 4) | (low & 0xf);
+        }
+        // Any digit that was not hex set bits above the low four.
+        if invalid > 0xf {
+            return Err(Fail);
         }
         Ok(self.ids.split().freeze())
     }
