@@ -8,12 +8,15 @@
 //! `serde_json::to_writer` writes through the serde impls (tested).
 //!
 //! The reader ([`Parser`], with `impl ReadJson` generated per message) is the
-//! decode fast path: the body is validated as UTF-8 once, keys are matched as
-//! bytes, strings are scanned eight bytes at a time and taken as slices of the
-//! body (copied only when they hold escapes). It accepts a subset of what the
-//! serde path accepts, builds the same value (tested), and gives up on
-//! anything else, which the serde path then decodes
-//! with its precise errors.
+//! decode fast path: the body is validated as UTF-8 once; the key a writer
+//! puts next (fields in declaration order) is recognised by one fixed-length
+//! compare of `"key":`, any other key is matched as bytes; strings are
+//! scanned eight bytes at a time and taken as slices of the body (copied only
+//! when they hold escapes); decimal integers are read eight digits at a time;
+//! hex ids are decoded into a buffer shared by the document's ids (no
+//! allocation per id). It accepts a subset of what the serde path accepts,
+//! builds the same value (tested), and gives up on anything else, which the
+//! serde path then decodes with its precise errors.
 
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
