@@ -97,13 +97,25 @@ fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out
     let rust = proto_path(&rust_path(package, &path));
     let full_name = format!("{package}.{}", path.join("."));
 
-    // `null` leaves a field as it is, and a later duplicate key wins: the
-    // serde impls' rules.
+    // Each field is numbered by its place in the declaration; `next` is the
+    // number of the field after the last one read. Writers (ours, the
+    // Collector, the SDKs) write fields in declaration order, so the key of
+    // field `next` is tried first as the exact bytes `"key":`; anything else
+    // goes through `key()` and the match on the key. `null` leaves a field as
+    // it is, and a later duplicate key wins: the serde impls' rules.
+    let unknown = message.field.len();
+    let mut expected = String::new();
+    let mut numbers = String::new();
     let mut arms = String::new();
-    for field in &message.field {
+    for (number, field) in message.field.iter().enumerate() {
         let json = json_name(field.name());
         let assign = assign_field(package, &path, message, field, &read_value(field), "p");
-        let _ = writeln!(arms, "b\"{json}\" => if !p.null() {{ {assign}; }},");
+        let _ = writeln!(
+            expected,
+            "{number} if p.eat_key(b\"\\\"{json}\\\":\") => {number},"
+        );
+        let _ = writeln!(numbers, "b\"{json}\" => {number},");
+        let _ = writeln!(arms, "{number} => if !p.null() {{ {assign}; }},");
     }
     let (enter, leave) = if full_name == ANY_VALUE {
         ("p.enter_any()?;", "p.leave_any();")
@@ -119,11 +131,20 @@ impl ReadJson for {rust} {{
         {enter}
         let mut m = Self::default();
         if p.begin_object()? {{
+            let mut next = 0;
             loop {{
-                match p.key()? {{
+                let field = match next {{
+                    {expected}
+                    _ => match p.key()? {{
+                        {numbers}
+                        _ => {unknown},
+                    }},
+                }};
+                match field {{
                     {arms}
                     _ => p.skip_value()?,
                 }}
+                next = field + 1;
                 if !p.next_member()? {{
                     break;
                 }}

@@ -118,7 +118,9 @@ impl Codec {
 
     /// Decodes a message from `body`. Protobuf, MessagePack and CBOR `bytes`
     /// and `string` fields, and OTLP/JSON strings without escapes, share
-    /// `body`'s buffer instead of copying it.
+    /// `body`'s buffer instead of copying it. OTLP/JSON trace and span ids
+    /// are decoded into 4 KiB buffers each shared by many ids of the
+    /// document, so a kept id keeps its buffer alive rather than the body.
     pub fn decode<M: OtlpMessage>(self, body: Bytes) -> Result<M, DecodeError> {
         match self {
             Self::Protobuf => match <M as private::Sealed>::decode_protobuf(&body) {

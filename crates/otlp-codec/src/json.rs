@@ -8,15 +8,18 @@
 //! `serde_json::to_writer` writes through the serde impls (tested).
 //!
 //! The reader ([`Parser`], with `impl ReadJson` generated per message) is the
-//! decode fast path: the body is validated as UTF-8 once, keys are matched as
-//! bytes, strings are scanned eight bytes at a time and taken as slices of the
-//! body (copied only when they hold escapes). It accepts a subset of what the
-//! serde path accepts, builds the same value (tested), and gives up on
-//! anything else, which the serde path then decodes
-//! with its precise errors.
+//! decode fast path: the body is validated as UTF-8 once; the key a writer
+//! puts next (fields in declaration order) is recognised by one fixed-length
+//! compare of `"key":`, any other key is matched as bytes; strings are
+//! scanned eight bytes at a time and taken as slices of the body (copied only
+//! when they hold escapes); decimal integers are read eight digits at a time;
+//! hex ids are decoded into a buffer shared by the document's ids (no
+//! allocation per id). It accepts a subset of what the serde path accepts,
+//! builds the same value (tested), and gives up on anything else, which the
+//! serde path then decodes with its precise errors.
 
 use base64::Engine as _;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use otlp_proto::ByteString;
 
 #[allow(clippy::all)]
@@ -154,6 +157,85 @@ pub(crate) fn double(out: &mut Vec<u8>, value: f64) {
     }
 }
 
+/// Each byte's value as a hex digit (either case), or 0xff.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        table[b"0123456789ABCDEF"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Whether the eight bytes of `word` (little-endian) are all ASCII digits.
+#[inline(always)]
+fn eight_digits(word: u64) -> bool {
+    // Each byte is 0x30..=0x39 when its high nibble is 3 and adding 6 does
+    // not carry into the high nibble.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    (word & (ONES * 0xf0)) | (((word.wrapping_add(ONES * 0x06)) & (ONES * 0xf0)) >> 4)
+        == ONES * 0x33
+}
+
+/// The value of eight ASCII digits, the first in the lowest byte.
+#[inline(always)]
+fn eight_digits_value(word: u64) -> u64 {
+    // Pairs of digits, then pairs of pairs, then the two halves, each step
+    // one multiply (Lemire's SWAR parsing).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const MASK: u64 = 0x0000_00ff_0000_00ff;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let digits = word - ONES * u64::from(b'0');
+    let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8);
+    ((pairs & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((pairs >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32
+}
+
+/// An integer type of an OTLP field, built from a sign and a magnitude.
+pub(crate) trait Integer: Sized {
+    /// Whether `-` is a sign in a decimal string (as `str::parse` reads it).
+    const SIGNED: bool;
+    /// `None` when the value is out of range.
+    fn from_parts(negative: bool, magnitude: u64) -> Option<Self>;
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Integer for $t {
+            const SIGNED: bool = false;
+            fn from_parts(negative: bool, magnitude: u64) -> Option<Self> {
+                if negative { None } else { Self::try_from(magnitude).ok() }
+            }
+        }
+    )*};
+}
+
+macro_rules! signed {
+    ($($t:ty),*) => {$(
+        impl Integer for $t {
+            const SIGNED: bool = true;
+            fn from_parts(negative: bool, magnitude: u64) -> Option<Self> {
+                if !negative {
+                    Self::try_from(magnitude).ok()
+                } else if magnitude <= 1 << 63 {
+                    #[allow(clippy::cast_possible_wrap)]
+                    Self::try_from((magnitude as i64).wrapping_neg()).ok()
+                } else {
+                    None
+                }
+            }
+        }
+    )*};
+}
+
+unsigned!(u32, u64);
+signed!(i32, i64);
+
 /// The OTLP/JSON reader gave up: decode with the serde path, whose result and
 /// errors (with the field path, line and column) are the reference.
 #[derive(Debug)]
@@ -179,6 +261,7 @@ pub(crate) fn decode<M: ReadJson>(body: &Bytes) -> Result<M, Fail> {
         pos: 0,
         nesting: 0,
         any_depth: 0,
+        ids: BytesMut::new(),
     };
     p.ws();
     let message = M::read_json(&mut p)?;
@@ -209,7 +292,14 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     nesting: u32,
     any_depth: usize,
+    /// Where hex ids are decoded: each id is split off as a `Bytes`, so the
+    /// ids of a document share a few [`ID_CHUNK`]-byte buffers instead of
+    /// one allocation each.
+    ids: BytesMut,
 }
+
+/// The size of the buffers hex ids are decoded into (256 trace ids).
+const ID_CHUNK: usize = 4096;
 
 impl<'a> Parser<'a> {
     /// Skips JSON whitespace.
@@ -302,6 +392,23 @@ impl<'a> Parser<'a> {
         self.expect(b':')?;
         self.ws();
         buf.get(start..end).ok_or(Fail)
+    }
+
+    /// Consumes `key` (a quoted key and its `:`, as the writers write it) and
+    /// the whitespace after it, if the input continues with exactly these
+    /// bytes: the readers' fast path for the key they expect next, one
+    /// fixed-length compare instead of [`Parser::key`]'s scan and match.
+    /// Anything else (other keys, whitespace before the `:`, escapes) is left
+    /// to [`Parser::key`].
+    #[inline(always)]
+    pub(crate) fn eat_key<const N: usize>(&mut self, key: &[u8; N]) -> bool {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        if rest.first_chunk::<N>() != Some(key) {
+            return false;
+        }
+        self.pos += N;
+        self.ws();
+        true
     }
 
     /// The index of the first `"` or `\` from here; gives up on a control
@@ -430,10 +537,48 @@ impl<'a> Parser<'a> {
         text.get(start..end).ok_or(Fail)
     }
 
-    /// A trace or span id from hex.
+    /// A trace or span id from hex, as `const_hex::decode` (the serde path)
+    /// reads it: an even number of digits of either case after an optional
+    /// `0x`. Decoded into the shared id buffer, so no allocation per id.
     pub(crate) fn hex(&mut self) -> Result<Bytes, Fail> {
-        let text = self.plain_str()?;
-        const_hex::decode(text).map(Bytes::from).map_err(|_| Fail)
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = self.string_end()?;
+        // An escape gives up (the serde path unescapes it first).
+        if self.buf.get(end) != Some(&b'"') {
+            return Err(Fail);
+        }
+        self.pos = end + 1;
+        let text = self.buf.get(start..end).ok_or(Fail)?;
+        if text.len() % 2 != 0 {
+            return Err(Fail);
+        }
+        let digits = match text {
+            [b'0', b'x' | b'X', rest @ ..] => rest,
+            _ => text,
+        };
+        let len = digits.len() / 2;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        if self.ids.capacity() < len {
+            self.ids = BytesMut::with_capacity(len.max(ID_CHUNK));
+        }
+        // `ids` is empty here: every id is split off whole. On an invalid
+        // digit the whole decode gives up, so what was written is dropped.
+        self.ids.resize(len, 0);
+        let mut invalid = 0;
+        for (byte, pair) in self.ids.iter_mut().zip(digits.chunks_exact(2)) {
+            let high = HEX_VALUE[usize::from(pair[0])];
+            let low = HEX_VALUE[usize::from(pair[1])];
+            invalid |= high | low;
+            *byte = (high << 4) | (low & 0xf);
+        }
+        // Any digit that was not hex set bits above the low four.
+        if invalid > 0xf {
+            return Err(Fail);
+        }
+        Ok(self.ids.split().freeze())
     }
 
     /// Other bytes from base64.
@@ -506,28 +651,71 @@ impl<'a> Parser<'a> {
 
     /// An integer from a JSON integer or a decimal string, as the serde path
     /// reads it. Numbers serde_json would read as floats give up.
-    pub(crate) fn int<T>(&mut self) -> Result<T, Fail>
-    where
-        T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
-    {
+    pub(crate) fn int<T: Integer>(&mut self) -> Result<T, Fail> {
         if self.peek() == Some(b'"') {
-            return self.plain_str()?.parse().map_err(|_| Fail);
+            // `str::parse`'s rules: an optional `+` (or `-` for a signed
+            // type), then at least one digit, leading zeros allowed.
+            self.pos += 1;
+            let negative = match self.peek() {
+                Some(b'+') => {
+                    self.pos += 1;
+                    false
+                }
+                Some(b'-') if T::SIGNED => {
+                    self.pos += 1;
+                    true
+                }
+                _ => false,
+            };
+            let magnitude = self.digits().ok_or(Fail)?;
+            // Anything else before the closing quote (an escape too) gives up.
+            self.expect(b'"')?;
+            return T::from_parts(negative, magnitude).ok_or(Fail);
         }
-        let (text, integer) = self.number()?;
-        if !integer {
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        let magnitude = self.digits().ok_or(Fail)?;
+        // JSON allows no leading zero; a fraction or an exponent makes a
+        // float in serde_json, and so does -0.
+        let leading_zero = self.buf.get(start) == Some(&b'0') && self.pos - start > 1;
+        if leading_zero
+            || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+            || (negative && magnitude == 0)
+        {
             return Err(Fail);
         }
-        match text.strip_prefix('-') {
-            None => T::try_from(text.parse::<u64>().map_err(|_| Fail)?).map_err(|_| Fail),
-            Some(magnitude) => {
-                let magnitude = magnitude.parse::<u64>().map_err(|_| Fail)?;
-                // serde_json reads -0 and anything below i64::MIN as floats.
-                if magnitude == 0 || magnitude > 1 << 63 {
-                    return Err(Fail);
-                }
-                T::try_from((magnitude as i64).wrapping_neg()).map_err(|_| Fail)
+        T::from_parts(negative, magnitude).ok_or(Fail)
+    }
+
+    /// Decimal digits from here, as a `u64`: `None` when there are none or
+    /// they overflow. Eight at a time while they last (most timestamps are
+    /// 19 digits).
+    #[inline(always)]
+    fn digits(&mut self) -> Option<u64> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        while let Some(chunk) = self.buf.get(self.pos..).and_then(|r| r.first_chunk::<8>()) {
+            let word = u64::from_le_bytes(*chunk);
+            if !eight_digits(word) {
+                break;
             }
+            value = value
+                .checked_mul(100_000_000)?
+                .checked_add(eight_digits_value(word))?;
+            self.pos += 8;
         }
+        while let Some(&byte) = self.buf.get(self.pos) {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+            self.pos += 1;
+        }
+        (self.pos > start).then_some(value)
     }
 
     /// An enum: a number, a decimal string or a value name.
@@ -735,8 +923,161 @@ mod tests {
         assert!(inside(&decoded.key, &body));
     }
 
+    /// What `read` makes of the whole of `json`, or `None` if it gives up.
+    fn read_alone<R>(
+        json: &str,
+        read: impl FnOnce(&mut Parser<'_>) -> Result<R, Fail>,
+    ) -> Option<R> {
+        let body = Bytes::copy_from_slice(json.as_bytes());
+        let source = ByteString::try_from(body.clone()).ok()?;
+        let mut p = Parser {
+            source: &source,
+            text: &source,
+            buf: &body,
+            pos: 0,
+            nesting: 0,
+            any_depth: 0,
+            ids: BytesMut::new(),
+        };
+        let value = read(&mut p).ok()?;
+        (p.pos == body.len()).then_some(value)
+    }
+
+    /// A quoted integer reads as `str::parse` (the serde path) reads it.
+    fn quoted_int_like_parse(text: &str) -> Result<(), TestCaseError> {
+        let quoted = format!("\"{text}\"");
+        prop_assert_eq!(
+            read_alone(&quoted, |p| p.int::<u64>()),
+            text.parse::<u64>().ok(),
+            "{}",
+            text
+        );
+        prop_assert_eq!(
+            read_alone(&quoted, |p| p.int::<i64>()),
+            text.parse::<i64>().ok(),
+            "{}",
+            text
+        );
+        prop_assert_eq!(
+            read_alone(&quoted, |p| p.int::<u32>()),
+            text.parse::<u32>().ok(),
+            "{}",
+            text
+        );
+        prop_assert_eq!(
+            read_alone(&quoted, |p| p.int::<i32>()),
+            text.parse::<i32>().ok(),
+            "{}",
+            text
+        );
+        Ok(())
+    }
+
+    /// A JSON number the reader reads as an integer is that integer (it may
+    /// give up on others, such as `-0` or `1e3`).
+    fn number_int_exact(text: &str) -> Result<(), TestCaseError> {
+        let exact = text.parse::<i128>().ok();
+        let check = |read: Option<i128>| -> Result<(), TestCaseError> {
+            if let Some(read) = read {
+                prop_assert_eq!(Some(read), exact, "{}", text);
+                // JSON has no leading zeros, and serde_json reads -0 as a float.
+                let leading_zero = text.starts_with('0') && text.len() > 1;
+                prop_assert!(!leading_zero && !text.starts_with("-0"), "{}", text);
+            }
+            Ok(())
+        };
+        check(read_alone(text, |p| p.int::<u64>()).map(i128::from))?;
+        check(read_alone(text, |p| p.int::<i64>()).map(i128::from))?;
+        check(read_alone(text, |p| p.int::<u32>()).map(i128::from))?;
+        check(read_alone(text, |p| p.int::<i32>()).map(i128::from))
+    }
+
+    /// A hex id reads as `const_hex::decode` (the serde path) reads it.
+    fn hex_like_const_hex(text: &str) -> Result<(), TestCaseError> {
+        let read = read_alone(&format!("\"{text}\""), |p| p.hex());
+        let reference = const_hex::decode(text).ok();
+        prop_assert_eq!(read.as_deref(), reference.as_deref(), "{}", text);
+        Ok(())
+    }
+
+    /// `value` as JSON with every object's keys in reverse order and a space
+    /// before each `:` (what the expected-key fast path does not take).
+    fn reversed_keys(value: &serde_json::Value, out: &mut String) {
+        match value {
+            serde_json::Value::Object(map) => {
+                out.push('{');
+                for (i, (key, value)) in map.iter().rev().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(key).unwrap());
+                    out.push_str(" :");
+                    reversed_keys(value, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    reversed_keys(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&serde_json::to_string(scalar).unwrap()),
+        }
+    }
+
+    /// The reader reads `message` back from its JSON with reversed keys.
+    fn reads_reversed<M>(message: &M) -> Result<(), TestCaseError>
+    where
+        M: ReadJson + WriteJson + crate::OtlpMessage + PartialEq + std::fmt::Debug,
+    {
+        let mut body = Vec::new();
+        WriteJson::write_json(message, &mut body);
+        let value: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        let mut reversed = String::new();
+        reversed_keys(&value, &mut reversed);
+        let fast = decode::<M>(&Bytes::from(reversed.clone()))
+            .map_err(|_| TestCaseError::fail(format!("reader gave up on {reversed}")))?;
+        prop_assert_eq!(&fast, message);
+        never_disagrees::<M>(reversed.as_bytes())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn reads_keys_in_any_order(
+            t in collector::trace::v1::export_trace_service_request(DEPTH),
+            m in collector::metrics::v1::export_metrics_service_request(DEPTH),
+            l in collector::logs::v1::export_logs_service_request(DEPTH),
+        ) {
+            reads_reversed(&t)?;
+            reads_reversed(&m)?;
+            reads_reversed(&l)?;
+        }
+
+        #[test]
+        fn quoted_ints_read_like_str_parse(
+            text in "[+-]{0,2}[0-9]{0,24}",
+            digits in "[0-9]{0,24}[^0-9\"\\\\]?[0-9]{0,10}",
+        ) {
+            quoted_int_like_parse(&text)?;
+            quoted_int_like_parse(&digits)?;
+        }
+
+        #[test]
+        fn number_ints_read_exactly(text in "-?[0-9]{1,24}([.eE][0-9]{0,3})?") {
+            number_int_exact(&text)?;
+        }
+
+        #[test]
+        fn hex_ids_read_like_const_hex(text in "(0[xX])?[0-9a-fA-Fg ]{0,40}") {
+            hex_like_const_hex(&text)?;
+        }
+
 
         #[test]
         fn reads_what_it_writes(
@@ -802,6 +1143,154 @@ mod tests {
                 prop_assert_eq!(ours, serde_json::to_vec(&s).expect("serializes"));
             }
         }
+    }
+
+    #[test]
+    fn int_edges_read_like_the_serde_path() {
+        for text in [
+            "0",
+            "00000000000000000000000000000001",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "4294967295",
+            "4294967296",
+            "2147483647",
+            "-2147483648",
+            "-2147483649",
+            "-0",
+            "+0",
+            "+18446744073709551615",
+            "+",
+            "-",
+            "",
+            "+-1",
+            "--1",
+            " 1",
+            "1 ",
+            "12345678a",
+            "1234567a",
+            "\u{ff11}",
+            "1.0",
+            "1e3",
+        ] {
+            quoted_int_like_parse(text).unwrap();
+            number_int_exact(text).unwrap();
+        }
+        assert_eq!(
+            read_alone("\"18446744073709551615\"", |p| p.int::<u64>()),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            read_alone("18446744073709551615", |p| p.int::<u64>()),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            read_alone("\"-9223372036854775808\"", |p| p.int::<i64>()),
+            Some(i64::MIN)
+        );
+        assert_eq!(
+            read_alone("-9223372036854775808", |p| p.int::<i64>()),
+            Some(i64::MIN)
+        );
+        assert_eq!(
+            read_alone("\"0001700000000000000000\"", |p| p.int::<u64>()),
+            Some(1_700_000_000_000_000_000)
+        );
+        // An escaped digit gives up (the serde path unescapes it).
+        assert_eq!(read_alone("\"\\u0031\"", |p| p.int::<u64>()), None);
+        // Whole documents, quoted and not, every integer type of OTLP.
+        all_requests(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"18446744073709551615","endTimeUnixNano":18446744073709551615,"flags":"+4294967295","kind":"-2147483648","attributes":[{"key":"k","value":{"intValue":"-9223372036854775808"}},{"key":"l","value":{"intValue":-9223372036854775808}},{"key":"m","value":{"intValue":"0009"}}]}]}]}]}"#).unwrap();
+        all_requests(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"18446744073709551616"}]}]}]}"#).unwrap();
+        all_requests(
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"-1"}]}]}]}"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn hex_ids_of_any_case_and_length_share_a_buffer() {
+        for text in [
+            "",
+            "0x",
+            "0X",
+            "0",
+            "abc",
+            "0x0x12",
+            "5B8EFFF798038103D269B633813FC60C",
+            "5b8eFFF798038103d269B633813fc60c",
+            "0x5b8efff798038103",
+            "5b8efff79803810g",
+            "5b8efff79803810 ",
+        ] {
+            hex_like_const_hex(text).unwrap();
+        }
+        // Ids longer than a chunk, and more ids than a chunk holds.
+        let long = "ab".repeat(ID_CHUNK + 1);
+        hex_like_const_hex(&long).unwrap();
+        let ids: Vec<String> = (0..600_u32)
+            .map(|i| format!("{:032x}", u128::from(i) * 0x0123_4567_89ab_cdef))
+            .collect();
+        let spans: Vec<String> = ids
+            .iter()
+            .map(|id| format!(r#"{{"traceId":"{id}","spanId":"{}"}}"#, &id[16..]))
+            .collect();
+        let document = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            spans.join(",")
+        );
+        let decoded = decode::<otlp_proto::collector::trace::v1::ExportTraceServiceRequest>(
+            &Bytes::from(document.clone()),
+        )
+        .unwrap();
+        let read = &decoded.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(read.len(), ids.len());
+        for (span, id) in read.iter().zip(&ids) {
+            assert_eq!(const_hex::encode(&span.trace_id), *id);
+            assert_eq!(const_hex::encode(&span.span_id), id[16..]);
+        }
+        all_requests(document.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn keys_out_of_order_spaced_or_prefixed_read_like_the_serde_path() {
+        use otlp_proto::collector::trace::v1::ExportTraceServiceRequest;
+        let span = |members: &str| {
+            format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{{members}}}]}}]}}]}}"#)
+        };
+        let id = "5b8efff798038103d269b633813fc60c";
+        for members in [
+            format!(r#""spanId":"eee19b7ec3c1b174","traceId":"{id}","name":"n""#),
+            format!(
+                r#""traceId" :"{id}", "spanId"
+: "eee19b7ec3c1b174"	,	"name"	:	"n""#
+            ),
+            r#""name":"a","nameX":"b","nam":"c","":1,"name ":2"#.to_string(),
+            r#""trace":1,"traceIdx":"zz","traceId":null,"spanId":"00""#.to_string(),
+            format!(r#""name":"a","name":"b","traceId":"{id}","spanId":"aa","traceId":"CC""#),
+            format!(
+                r#""x":{{"traceId":1}},"traceId":"{id}","spanId":"aa","traceState":"s","kind":2,"kind":"SPAN_KIND_CLIENT""#
+            ),
+        ] {
+            let document = span(&members);
+            let body = Bytes::from(document.clone());
+            let fast = decode::<ExportTraceServiceRequest>(&body)
+                .unwrap_or_else(|_| panic!("reader gave up on {document}"));
+            let reference = serde_decode::<ExportTraceServiceRequest>(&body).unwrap();
+            assert_eq!(fast, reference, "{document}");
+        }
+        // The last duplicate wins.
+        let document = span(r#""name":"a","spanId":"01","name":"b""#);
+        let decoded = decode::<ExportTraceServiceRequest>(&Bytes::from(document)).unwrap();
+        assert_eq!(decoded.resource_spans[0].scope_spans[0].spans[0].name, "b");
+        // A key with an escape gives up, even the expected one.
+        let document = span(&format!(r#""trace\u0049d":"{id}""#));
+        assert!(decode::<ExportTraceServiceRequest>(&Bytes::from(document.clone())).is_err());
+        all_requests(document.as_bytes()).unwrap();
     }
 
     #[test]

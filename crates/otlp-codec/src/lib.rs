@@ -26,7 +26,9 @@
 //!   URL-safe, padded or not, accepted), unknown fields ignored at any depth,
 //!   default values accepted whether present, `null` or absent, and `NaN`,
 //!   `Infinity`, `-Infinity` as strings. Output is compact and omits fields at
-//!   their default value.
+//!   their default value. Decoded strings without escapes are slices of the
+//!   body; decoded ids share 4 KiB buffers with the other ids of the same
+//!   document (a kept id keeps its buffer alive, not the body).
 //! - [`scan`]: a relay's fast path that checks a protobuf request's framing and
 //!   counts its resources, scopes and records without building the message.
 //! - [`DecodeError`] naming where decoding stopped: a field path such as

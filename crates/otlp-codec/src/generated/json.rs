@@ -67,9 +67,33 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
         p.enter_any()?;
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"stringValue" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"stringValue\":") => 0,
+                    1 if p.eat_key(b"\"boolValue\":") => 1,
+                    2 if p.eat_key(b"\"intValue\":") => 2,
+                    3 if p.eat_key(b"\"doubleValue\":") => 3,
+                    4 if p.eat_key(b"\"arrayValue\":") => 4,
+                    5 if p.eat_key(b"\"kvlistValue\":") => 5,
+                    6 if p.eat_key(b"\"bytesValue\":") => 6,
+                    7 if p.eat_key(b"\"stringValueStrindex\":") => 7,
+                    _ => {
+                        match p.key()? {
+                            b"stringValue" => 0,
+                            b"boolValue" => 1,
+                            b"intValue" => 2,
+                            b"doubleValue" => 3,
+                            b"arrayValue" => 4,
+                            b"kvlistValue" => 5,
+                            b"bytesValue" => 6,
+                            b"stringValueStrindex" => 7,
+                            _ => 8,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::StringValue(
@@ -78,7 +102,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"boolValue" => {
+                    1 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::BoolValue(
@@ -87,7 +111,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"intValue" => {
+                    2 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::IntValue(
@@ -96,7 +120,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"doubleValue" => {
+                    3 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::DoubleValue(
@@ -105,7 +129,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"arrayValue" => {
+                    4 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::ArrayValue(
@@ -114,7 +138,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"kvlistValue" => {
+                    5 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::KvlistValue(
@@ -123,7 +147,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"bytesValue" => {
+                    6 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::BytesValue(
@@ -132,7 +156,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                             );
                         }
                     }
-                    b"stringValueStrindex" => {
+                    7 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::common::v1::any_value::Value::StringValueStrindex(
@@ -143,6 +167,7 @@ impl ReadJson for otlp_proto::common::v1::AnyValue {
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -179,15 +204,26 @@ impl ReadJson for otlp_proto::common::v1::ArrayValue {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"values" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"values\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"values" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.values = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -223,15 +259,26 @@ impl ReadJson for otlp_proto::common::v1::KeyValueList {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"values" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"values\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"values" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.values = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -273,25 +320,40 @@ impl ReadJson for otlp_proto::common::v1::KeyValue {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"key" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"key\":") => 0,
+                    1 if p.eat_key(b"\"value\":") => 1,
+                    2 if p.eat_key(b"\"keyStrindex\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"key" => 0,
+                            b"value" => 1,
+                            b"keyStrindex" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.key = p.string()?;
                         }
                     }
-                    b"value" => {
+                    1 => {
                         if !p.null() {
                             m.value = Some(p.message()?);
                         }
                     }
-                    b"keyStrindex" => {
+                    2 => {
                         if !p.null() {
                             m.key_strindex = p.int::<i32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -345,30 +407,47 @@ impl ReadJson for otlp_proto::common::v1::InstrumentationScope {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"name" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"name\":") => 0,
+                    1 if p.eat_key(b"\"version\":") => 1,
+                    2 if p.eat_key(b"\"attributes\":") => 2,
+                    3 if p.eat_key(b"\"droppedAttributesCount\":") => 3,
+                    _ => {
+                        match p.key()? {
+                            b"name" => 0,
+                            b"version" => 1,
+                            b"attributes" => 2,
+                            b"droppedAttributesCount" => 3,
+                            _ => 4,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.name = p.string()?;
                         }
                     }
-                    b"version" => {
+                    1 => {
                         if !p.null() {
                             m.version = p.string()?;
                         }
                     }
-                    b"attributes" => {
+                    2 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    3 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -428,30 +507,47 @@ impl ReadJson for otlp_proto::common::v1::EntityRef {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"schemaUrl" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"schemaUrl\":") => 0,
+                    1 if p.eat_key(b"\"type\":") => 1,
+                    2 if p.eat_key(b"\"idKeys\":") => 2,
+                    3 if p.eat_key(b"\"descriptionKeys\":") => 3,
+                    _ => {
+                        match p.key()? {
+                            b"schemaUrl" => 0,
+                            b"type" => 1,
+                            b"idKeys" => 2,
+                            b"descriptionKeys" => 3,
+                            _ => 4,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
-                    b"type" => {
+                    1 => {
                         if !p.null() {
                             m.r#type = p.string()?;
                         }
                     }
-                    b"idKeys" => {
+                    2 => {
                         if !p.null() {
                             m.id_keys = p.array(|p| Ok(p.string()?))?;
                         }
                     }
-                    b"descriptionKeys" => {
+                    3 => {
                         if !p.null() {
                             m.description_keys = p.array(|p| Ok(p.string()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -505,25 +601,40 @@ impl ReadJson for otlp_proto::resource::v1::Resource {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"attributes" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"attributes\":") => 0,
+                    1 if p.eat_key(b"\"droppedAttributesCount\":") => 1,
+                    2 if p.eat_key(b"\"entityRefs\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"attributes" => 0,
+                            b"droppedAttributesCount" => 1,
+                            b"entityRefs" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    1 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
-                    b"entityRefs" => {
+                    2 => {
                         if !p.null() {
                             m.entity_refs = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -559,15 +670,26 @@ impl ReadJson for otlp_proto::logs::v1::LogsData {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceLogs" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceLogs\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"resourceLogs" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_logs = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -615,25 +737,40 @@ impl ReadJson for otlp_proto::logs::v1::ResourceLogs {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resource" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resource\":") => 0,
+                    1 if p.eat_key(b"\"scopeLogs\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"resource" => 0,
+                            b"scopeLogs" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource = Some(p.message()?);
                         }
                     }
-                    b"scopeLogs" => {
+                    1 => {
                         if !p.null() {
                             m.scope_logs = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -681,25 +818,40 @@ impl ReadJson for otlp_proto::logs::v1::ScopeLogs {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"scope" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"scope\":") => 0,
+                    1 if p.eat_key(b"\"logRecords\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"scope" => 0,
+                            b"logRecords" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.scope = Some(p.message()?);
                         }
                     }
-                    b"logRecords" => {
+                    1 => {
                         if !p.null() {
                             m.log_records = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -795,19 +947,49 @@ impl ReadJson for otlp_proto::logs::v1::LogRecord {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"timeUnixNano" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"timeUnixNano\":") => 0,
+                    1 if p.eat_key(b"\"observedTimeUnixNano\":") => 1,
+                    2 if p.eat_key(b"\"severityNumber\":") => 2,
+                    3 if p.eat_key(b"\"severityText\":") => 3,
+                    4 if p.eat_key(b"\"body\":") => 4,
+                    5 if p.eat_key(b"\"attributes\":") => 5,
+                    6 if p.eat_key(b"\"droppedAttributesCount\":") => 6,
+                    7 if p.eat_key(b"\"flags\":") => 7,
+                    8 if p.eat_key(b"\"traceId\":") => 8,
+                    9 if p.eat_key(b"\"spanId\":") => 9,
+                    10 if p.eat_key(b"\"eventName\":") => 10,
+                    _ => {
+                        match p.key()? {
+                            b"timeUnixNano" => 0,
+                            b"observedTimeUnixNano" => 1,
+                            b"severityNumber" => 2,
+                            b"severityText" => 3,
+                            b"body" => 4,
+                            b"attributes" => 5,
+                            b"droppedAttributesCount" => 6,
+                            b"flags" => 7,
+                            b"traceId" => 8,
+                            b"spanId" => 9,
+                            b"eventName" => 10,
+                            _ => 11,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"observedTimeUnixNano" => {
+                    1 => {
                         if !p.null() {
                             m.observed_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"severityNumber" => {
+                    2 => {
                         if !p.null() {
                             m.severity_number = p
                                 .enumeration::<
@@ -815,48 +997,49 @@ impl ReadJson for otlp_proto::logs::v1::LogRecord {
                                 >()?;
                         }
                     }
-                    b"severityText" => {
+                    3 => {
                         if !p.null() {
                             m.severity_text = p.string()?;
                         }
                     }
-                    b"body" => {
+                    4 => {
                         if !p.null() {
                             m.body = Some(p.message()?);
                         }
                     }
-                    b"attributes" => {
+                    5 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    6 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
-                    b"flags" => {
+                    7 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
-                    b"traceId" => {
+                    8 => {
                         if !p.null() {
                             m.trace_id = p.hex()?;
                         }
                     }
-                    b"spanId" => {
+                    9 => {
                         if !p.null() {
                             m.span_id = p.hex()?;
                         }
                     }
-                    b"eventName" => {
+                    10 => {
                         if !p.null() {
                             m.event_name = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -892,15 +1075,26 @@ impl ReadJson for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceLogs" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceLogs\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"resourceLogs" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_logs = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -930,15 +1124,26 @@ impl ReadJson for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"partialSuccess" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"partialSuccess\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"partialSuccess" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.partial_success = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -974,20 +1179,33 @@ impl ReadJson for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"rejectedLogRecords" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"rejectedLogRecords\":") => 0,
+                    1 if p.eat_key(b"\"errorMessage\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"rejectedLogRecords" => 0,
+                            b"errorMessage" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.rejected_log_records = p.int::<i64>()?;
                         }
                     }
-                    b"errorMessage" => {
+                    1 => {
                         if !p.null() {
                             m.error_message = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1023,15 +1241,26 @@ impl ReadJson for otlp_proto::metrics::v1::MetricsData {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceMetrics" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceMetrics\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"resourceMetrics" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_metrics = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1079,25 +1308,40 @@ impl ReadJson for otlp_proto::metrics::v1::ResourceMetrics {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resource" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resource\":") => 0,
+                    1 if p.eat_key(b"\"scopeMetrics\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"resource" => 0,
+                            b"scopeMetrics" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource = Some(p.message()?);
                         }
                     }
-                    b"scopeMetrics" => {
+                    1 => {
                         if !p.null() {
                             m.scope_metrics = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1145,25 +1389,40 @@ impl ReadJson for otlp_proto::metrics::v1::ScopeMetrics {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"scope" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"scope\":") => 0,
+                    1 if p.eat_key(b"\"metrics\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"scope" => 0,
+                            b"metrics" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.scope = Some(p.message()?);
                         }
                     }
-                    b"metrics" => {
+                    1 => {
                         if !p.null() {
                             m.metrics = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1250,38 +1509,64 @@ impl ReadJson for otlp_proto::metrics::v1::Metric {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"name" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"name\":") => 0,
+                    1 if p.eat_key(b"\"description\":") => 1,
+                    2 if p.eat_key(b"\"unit\":") => 2,
+                    3 if p.eat_key(b"\"gauge\":") => 3,
+                    4 if p.eat_key(b"\"sum\":") => 4,
+                    5 if p.eat_key(b"\"histogram\":") => 5,
+                    6 if p.eat_key(b"\"exponentialHistogram\":") => 6,
+                    7 if p.eat_key(b"\"summary\":") => 7,
+                    8 if p.eat_key(b"\"metadata\":") => 8,
+                    _ => {
+                        match p.key()? {
+                            b"name" => 0,
+                            b"description" => 1,
+                            b"unit" => 2,
+                            b"gauge" => 3,
+                            b"sum" => 4,
+                            b"histogram" => 5,
+                            b"exponentialHistogram" => 6,
+                            b"summary" => 7,
+                            b"metadata" => 8,
+                            _ => 9,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.name = p.string()?;
                         }
                     }
-                    b"description" => {
+                    1 => {
                         if !p.null() {
                             m.description = p.string()?;
                         }
                     }
-                    b"unit" => {
+                    2 => {
                         if !p.null() {
                             m.unit = p.string()?;
                         }
                     }
-                    b"gauge" => {
+                    3 => {
                         if !p.null() {
                             m.data = Some(
                                 otlp_proto::metrics::v1::metric::Data::Gauge(p.message()?),
                             );
                         }
                     }
-                    b"sum" => {
+                    4 => {
                         if !p.null() {
                             m.data = Some(
                                 otlp_proto::metrics::v1::metric::Data::Sum(p.message()?),
                             );
                         }
                     }
-                    b"histogram" => {
+                    5 => {
                         if !p.null() {
                             m.data = Some(
                                 otlp_proto::metrics::v1::metric::Data::Histogram(
@@ -1290,7 +1575,7 @@ impl ReadJson for otlp_proto::metrics::v1::Metric {
                             );
                         }
                     }
-                    b"exponentialHistogram" => {
+                    6 => {
                         if !p.null() {
                             m.data = Some(
                                 otlp_proto::metrics::v1::metric::Data::ExponentialHistogram(
@@ -1299,20 +1584,21 @@ impl ReadJson for otlp_proto::metrics::v1::Metric {
                             );
                         }
                     }
-                    b"summary" => {
+                    7 => {
                         if !p.null() {
                             m.data = Some(
                                 otlp_proto::metrics::v1::metric::Data::Summary(p.message()?),
                             );
                         }
                     }
-                    b"metadata" => {
+                    8 => {
                         if !p.null() {
                             m.metadata = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1348,15 +1634,26 @@ impl ReadJson for otlp_proto::metrics::v1::Gauge {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"dataPoints" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"dataPoints\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"dataPoints" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.data_points = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1404,14 +1701,28 @@ impl ReadJson for otlp_proto::metrics::v1::Sum {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"dataPoints" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"dataPoints\":") => 0,
+                    1 if p.eat_key(b"\"aggregationTemporality\":") => 1,
+                    2 if p.eat_key(b"\"isMonotonic\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"dataPoints" => 0,
+                            b"aggregationTemporality" => 1,
+                            b"isMonotonic" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.data_points = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"aggregationTemporality" => {
+                    1 => {
                         if !p.null() {
                             m.aggregation_temporality = p
                                 .enumeration::<
@@ -1419,13 +1730,14 @@ impl ReadJson for otlp_proto::metrics::v1::Sum {
                                 >()?;
                         }
                     }
-                    b"isMonotonic" => {
+                    2 => {
                         if !p.null() {
                             m.is_monotonic = p.boolean()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1467,14 +1779,26 @@ impl ReadJson for otlp_proto::metrics::v1::Histogram {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"dataPoints" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"dataPoints\":") => 0,
+                    1 if p.eat_key(b"\"aggregationTemporality\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"dataPoints" => 0,
+                            b"aggregationTemporality" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.data_points = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"aggregationTemporality" => {
+                    1 => {
                         if !p.null() {
                             m.aggregation_temporality = p
                                 .enumeration::<
@@ -1484,6 +1808,7 @@ impl ReadJson for otlp_proto::metrics::v1::Histogram {
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1525,14 +1850,26 @@ impl ReadJson for otlp_proto::metrics::v1::ExponentialHistogram {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"dataPoints" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"dataPoints\":") => 0,
+                    1 if p.eat_key(b"\"aggregationTemporality\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"dataPoints" => 0,
+                            b"aggregationTemporality" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.data_points = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"aggregationTemporality" => {
+                    1 => {
                         if !p.null() {
                             m.aggregation_temporality = p
                                 .enumeration::<
@@ -1542,6 +1879,7 @@ impl ReadJson for otlp_proto::metrics::v1::ExponentialHistogram {
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1577,15 +1915,26 @@ impl ReadJson for otlp_proto::metrics::v1::Summary {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"dataPoints" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"dataPoints\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"dataPoints" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.data_points = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1666,24 +2015,46 @@ impl ReadJson for otlp_proto::metrics::v1::NumberDataPoint {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"attributes" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"attributes\":") => 0,
+                    1 if p.eat_key(b"\"startTimeUnixNano\":") => 1,
+                    2 if p.eat_key(b"\"timeUnixNano\":") => 2,
+                    3 if p.eat_key(b"\"asDouble\":") => 3,
+                    4 if p.eat_key(b"\"asInt\":") => 4,
+                    5 if p.eat_key(b"\"exemplars\":") => 5,
+                    6 if p.eat_key(b"\"flags\":") => 6,
+                    _ => {
+                        match p.key()? {
+                            b"attributes" => 0,
+                            b"startTimeUnixNano" => 1,
+                            b"timeUnixNano" => 2,
+                            b"asDouble" => 3,
+                            b"asInt" => 4,
+                            b"exemplars" => 5,
+                            b"flags" => 6,
+                            _ => 7,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"startTimeUnixNano" => {
+                    1 => {
                         if !p.null() {
                             m.start_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"timeUnixNano" => {
+                    2 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"asDouble" => {
+                    3 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::metrics::v1::number_data_point::Value::AsDouble(
@@ -1692,7 +2063,7 @@ impl ReadJson for otlp_proto::metrics::v1::NumberDataPoint {
                             );
                         }
                     }
-                    b"asInt" => {
+                    4 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::metrics::v1::number_data_point::Value::AsInt(
@@ -1701,18 +2072,19 @@ impl ReadJson for otlp_proto::metrics::v1::NumberDataPoint {
                             );
                         }
                     }
-                    b"exemplars" => {
+                    5 => {
                         if !p.null() {
                             m.exemplars = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"flags" => {
+                    6 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -1826,65 +2198,96 @@ impl ReadJson for otlp_proto::metrics::v1::HistogramDataPoint {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"attributes" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"attributes\":") => 0,
+                    1 if p.eat_key(b"\"startTimeUnixNano\":") => 1,
+                    2 if p.eat_key(b"\"timeUnixNano\":") => 2,
+                    3 if p.eat_key(b"\"count\":") => 3,
+                    4 if p.eat_key(b"\"sum\":") => 4,
+                    5 if p.eat_key(b"\"bucketCounts\":") => 5,
+                    6 if p.eat_key(b"\"explicitBounds\":") => 6,
+                    7 if p.eat_key(b"\"exemplars\":") => 7,
+                    8 if p.eat_key(b"\"flags\":") => 8,
+                    9 if p.eat_key(b"\"min\":") => 9,
+                    10 if p.eat_key(b"\"max\":") => 10,
+                    _ => {
+                        match p.key()? {
+                            b"attributes" => 0,
+                            b"startTimeUnixNano" => 1,
+                            b"timeUnixNano" => 2,
+                            b"count" => 3,
+                            b"sum" => 4,
+                            b"bucketCounts" => 5,
+                            b"explicitBounds" => 6,
+                            b"exemplars" => 7,
+                            b"flags" => 8,
+                            b"min" => 9,
+                            b"max" => 10,
+                            _ => 11,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"startTimeUnixNano" => {
+                    1 => {
                         if !p.null() {
                             m.start_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"timeUnixNano" => {
+                    2 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"count" => {
+                    3 => {
                         if !p.null() {
                             m.count = p.int::<u64>()?;
                         }
                     }
-                    b"sum" => {
+                    4 => {
                         if !p.null() {
                             m.sum = Some(p.double()?);
                         }
                     }
-                    b"bucketCounts" => {
+                    5 => {
                         if !p.null() {
                             m.bucket_counts = p.array(|p| Ok(p.int::<u64>()?))?;
                         }
                     }
-                    b"explicitBounds" => {
+                    6 => {
                         if !p.null() {
                             m.explicit_bounds = p.array(|p| Ok(p.double()?))?;
                         }
                     }
-                    b"exemplars" => {
+                    7 => {
                         if !p.null() {
                             m.exemplars = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"flags" => {
+                    8 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
-                    b"min" => {
+                    9 => {
                         if !p.null() {
                             m.min = Some(p.double()?);
                         }
                     }
-                    b"max" => {
+                    10 => {
                         if !p.null() {
                             m.max = Some(p.double()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2032,20 +2435,33 @@ impl ReadJson for otlp_proto::metrics::v1::exponential_histogram_data_point::Buc
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"offset" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"offset\":") => 0,
+                    1 if p.eat_key(b"\"bucketCounts\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"offset" => 0,
+                            b"bucketCounts" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.offset = p.int::<i32>()?;
                         }
                     }
-                    b"bucketCounts" => {
+                    1 => {
                         if !p.null() {
                             m.bucket_counts = p.array(|p| Ok(p.int::<u64>()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2059,80 +2475,117 @@ impl ReadJson for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"attributes" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"attributes\":") => 0,
+                    1 if p.eat_key(b"\"startTimeUnixNano\":") => 1,
+                    2 if p.eat_key(b"\"timeUnixNano\":") => 2,
+                    3 if p.eat_key(b"\"count\":") => 3,
+                    4 if p.eat_key(b"\"sum\":") => 4,
+                    5 if p.eat_key(b"\"scale\":") => 5,
+                    6 if p.eat_key(b"\"zeroCount\":") => 6,
+                    7 if p.eat_key(b"\"positive\":") => 7,
+                    8 if p.eat_key(b"\"negative\":") => 8,
+                    9 if p.eat_key(b"\"flags\":") => 9,
+                    10 if p.eat_key(b"\"exemplars\":") => 10,
+                    11 if p.eat_key(b"\"min\":") => 11,
+                    12 if p.eat_key(b"\"max\":") => 12,
+                    13 if p.eat_key(b"\"zeroThreshold\":") => 13,
+                    _ => {
+                        match p.key()? {
+                            b"attributes" => 0,
+                            b"startTimeUnixNano" => 1,
+                            b"timeUnixNano" => 2,
+                            b"count" => 3,
+                            b"sum" => 4,
+                            b"scale" => 5,
+                            b"zeroCount" => 6,
+                            b"positive" => 7,
+                            b"negative" => 8,
+                            b"flags" => 9,
+                            b"exemplars" => 10,
+                            b"min" => 11,
+                            b"max" => 12,
+                            b"zeroThreshold" => 13,
+                            _ => 14,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"startTimeUnixNano" => {
+                    1 => {
                         if !p.null() {
                             m.start_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"timeUnixNano" => {
+                    2 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"count" => {
+                    3 => {
                         if !p.null() {
                             m.count = p.int::<u64>()?;
                         }
                     }
-                    b"sum" => {
+                    4 => {
                         if !p.null() {
                             m.sum = Some(p.double()?);
                         }
                     }
-                    b"scale" => {
+                    5 => {
                         if !p.null() {
                             m.scale = p.int::<i32>()?;
                         }
                     }
-                    b"zeroCount" => {
+                    6 => {
                         if !p.null() {
                             m.zero_count = p.int::<u64>()?;
                         }
                     }
-                    b"positive" => {
+                    7 => {
                         if !p.null() {
                             m.positive = Some(p.message()?);
                         }
                     }
-                    b"negative" => {
+                    8 => {
                         if !p.null() {
                             m.negative = Some(p.message()?);
                         }
                     }
-                    b"flags" => {
+                    9 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
-                    b"exemplars" => {
+                    10 => {
                         if !p.null() {
                             m.exemplars = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"min" => {
+                    11 => {
                         if !p.null() {
                             m.min = Some(p.double()?);
                         }
                     }
-                    b"max" => {
+                    12 => {
                         if !p.null() {
                             m.max = Some(p.double()?);
                         }
                     }
-                    b"zeroThreshold" => {
+                    13 => {
                         if !p.null() {
                             m.zero_threshold = p.double()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2232,20 +2685,33 @@ impl ReadJson for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"quantile" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"quantile\":") => 0,
+                    1 if p.eat_key(b"\"value\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"quantile" => 0,
+                            b"value" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.quantile = p.double()?;
                         }
                     }
-                    b"value" => {
+                    1 => {
                         if !p.null() {
                             m.value = p.double()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2259,45 +2725,68 @@ impl ReadJson for otlp_proto::metrics::v1::SummaryDataPoint {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"attributes" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"attributes\":") => 0,
+                    1 if p.eat_key(b"\"startTimeUnixNano\":") => 1,
+                    2 if p.eat_key(b"\"timeUnixNano\":") => 2,
+                    3 if p.eat_key(b"\"count\":") => 3,
+                    4 if p.eat_key(b"\"sum\":") => 4,
+                    5 if p.eat_key(b"\"quantileValues\":") => 5,
+                    6 if p.eat_key(b"\"flags\":") => 6,
+                    _ => {
+                        match p.key()? {
+                            b"attributes" => 0,
+                            b"startTimeUnixNano" => 1,
+                            b"timeUnixNano" => 2,
+                            b"count" => 3,
+                            b"sum" => 4,
+                            b"quantileValues" => 5,
+                            b"flags" => 6,
+                            _ => 7,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"startTimeUnixNano" => {
+                    1 => {
                         if !p.null() {
                             m.start_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"timeUnixNano" => {
+                    2 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"count" => {
+                    3 => {
                         if !p.null() {
                             m.count = p.int::<u64>()?;
                         }
                     }
-                    b"sum" => {
+                    4 => {
                         if !p.null() {
                             m.sum = p.double()?;
                         }
                     }
-                    b"quantileValues" => {
+                    5 => {
                         if !p.null() {
                             m.quantile_values = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"flags" => {
+                    6 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2366,19 +2855,39 @@ impl ReadJson for otlp_proto::metrics::v1::Exemplar {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"filteredAttributes" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"filteredAttributes\":") => 0,
+                    1 if p.eat_key(b"\"timeUnixNano\":") => 1,
+                    2 if p.eat_key(b"\"asDouble\":") => 2,
+                    3 if p.eat_key(b"\"asInt\":") => 3,
+                    4 if p.eat_key(b"\"spanId\":") => 4,
+                    5 if p.eat_key(b"\"traceId\":") => 5,
+                    _ => {
+                        match p.key()? {
+                            b"filteredAttributes" => 0,
+                            b"timeUnixNano" => 1,
+                            b"asDouble" => 2,
+                            b"asInt" => 3,
+                            b"spanId" => 4,
+                            b"traceId" => 5,
+                            _ => 6,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.filtered_attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"timeUnixNano" => {
+                    1 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"asDouble" => {
+                    2 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::metrics::v1::exemplar::Value::AsDouble(
@@ -2387,7 +2896,7 @@ impl ReadJson for otlp_proto::metrics::v1::Exemplar {
                             );
                         }
                     }
-                    b"asInt" => {
+                    3 => {
                         if !p.null() {
                             m.value = Some(
                                 otlp_proto::metrics::v1::exemplar::Value::AsInt(
@@ -2396,18 +2905,19 @@ impl ReadJson for otlp_proto::metrics::v1::Exemplar {
                             );
                         }
                     }
-                    b"spanId" => {
+                    4 => {
                         if !p.null() {
                             m.span_id = p.hex()?;
                         }
                     }
-                    b"traceId" => {
+                    5 => {
                         if !p.null() {
                             m.trace_id = p.hex()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2443,15 +2953,26 @@ impl ReadJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceReques
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceMetrics" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceMetrics\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"resourceMetrics" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_metrics = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2481,15 +3002,26 @@ impl ReadJson for otlp_proto::collector::metrics::v1::ExportMetricsServiceRespon
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"partialSuccess" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"partialSuccess\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"partialSuccess" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.partial_success = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2525,20 +3057,33 @@ impl ReadJson for otlp_proto::collector::metrics::v1::ExportMetricsPartialSucces
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"rejectedDataPoints" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"rejectedDataPoints\":") => 0,
+                    1 if p.eat_key(b"\"errorMessage\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"rejectedDataPoints" => 0,
+                            b"errorMessage" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.rejected_data_points = p.int::<i64>()?;
                         }
                     }
-                    b"errorMessage" => {
+                    1 => {
                         if !p.null() {
                             m.error_message = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2646,45 +3191,68 @@ impl ReadJson for otlp_proto::profiles::v1development::ProfilesDictionary {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"mappingTable" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"mappingTable\":") => 0,
+                    1 if p.eat_key(b"\"locationTable\":") => 1,
+                    2 if p.eat_key(b"\"functionTable\":") => 2,
+                    3 if p.eat_key(b"\"linkTable\":") => 3,
+                    4 if p.eat_key(b"\"stringTable\":") => 4,
+                    5 if p.eat_key(b"\"attributeTable\":") => 5,
+                    6 if p.eat_key(b"\"stackTable\":") => 6,
+                    _ => {
+                        match p.key()? {
+                            b"mappingTable" => 0,
+                            b"locationTable" => 1,
+                            b"functionTable" => 2,
+                            b"linkTable" => 3,
+                            b"stringTable" => 4,
+                            b"attributeTable" => 5,
+                            b"stackTable" => 6,
+                            _ => 7,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.mapping_table = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"locationTable" => {
+                    1 => {
                         if !p.null() {
                             m.location_table = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"functionTable" => {
+                    2 => {
                         if !p.null() {
                             m.function_table = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"linkTable" => {
+                    3 => {
                         if !p.null() {
                             m.link_table = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"stringTable" => {
+                    4 => {
                         if !p.null() {
                             m.string_table = p.array(|p| Ok(p.string()?))?;
                         }
                     }
-                    b"attributeTable" => {
+                    5 => {
                         if !p.null() {
                             m.attribute_table = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"stackTable" => {
+                    6 => {
                         if !p.null() {
                             m.stack_table = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2726,20 +3294,33 @@ impl ReadJson for otlp_proto::profiles::v1development::ProfilesData {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceProfiles" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceProfiles\":") => 0,
+                    1 if p.eat_key(b"\"dictionary\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"resourceProfiles" => 0,
+                            b"dictionary" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_profiles = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"dictionary" => {
+                    1 => {
                         if !p.null() {
                             m.dictionary = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2787,25 +3368,40 @@ impl ReadJson for otlp_proto::profiles::v1development::ResourceProfiles {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resource" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resource\":") => 0,
+                    1 if p.eat_key(b"\"scopeProfiles\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"resource" => 0,
+                            b"scopeProfiles" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource = Some(p.message()?);
                         }
                     }
-                    b"scopeProfiles" => {
+                    1 => {
                         if !p.null() {
                             m.scope_profiles = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2853,25 +3449,40 @@ impl ReadJson for otlp_proto::profiles::v1development::ScopeProfiles {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"scope" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"scope\":") => 0,
+                    1 if p.eat_key(b"\"profiles\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"scope" => 0,
+                            b"profiles" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.scope = Some(p.message()?);
                         }
                     }
-                    b"profiles" => {
+                    1 => {
                         if !p.null() {
                             m.profiles = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -2973,65 +3584,96 @@ impl ReadJson for otlp_proto::profiles::v1development::Profile {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"sampleType" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"sampleType\":") => 0,
+                    1 if p.eat_key(b"\"samples\":") => 1,
+                    2 if p.eat_key(b"\"timeUnixNano\":") => 2,
+                    3 if p.eat_key(b"\"durationNano\":") => 3,
+                    4 if p.eat_key(b"\"periodType\":") => 4,
+                    5 if p.eat_key(b"\"period\":") => 5,
+                    6 if p.eat_key(b"\"profileId\":") => 6,
+                    7 if p.eat_key(b"\"droppedAttributesCount\":") => 7,
+                    8 if p.eat_key(b"\"originalPayloadFormat\":") => 8,
+                    9 if p.eat_key(b"\"originalPayload\":") => 9,
+                    10 if p.eat_key(b"\"attributeIndices\":") => 10,
+                    _ => {
+                        match p.key()? {
+                            b"sampleType" => 0,
+                            b"samples" => 1,
+                            b"timeUnixNano" => 2,
+                            b"durationNano" => 3,
+                            b"periodType" => 4,
+                            b"period" => 5,
+                            b"profileId" => 6,
+                            b"droppedAttributesCount" => 7,
+                            b"originalPayloadFormat" => 8,
+                            b"originalPayload" => 9,
+                            b"attributeIndices" => 10,
+                            _ => 11,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.sample_type = Some(p.message()?);
                         }
                     }
-                    b"samples" => {
+                    1 => {
                         if !p.null() {
                             m.samples = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"timeUnixNano" => {
+                    2 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"durationNano" => {
+                    3 => {
                         if !p.null() {
                             m.duration_nano = p.int::<u64>()?;
                         }
                     }
-                    b"periodType" => {
+                    4 => {
                         if !p.null() {
                             m.period_type = Some(p.message()?);
                         }
                     }
-                    b"period" => {
+                    5 => {
                         if !p.null() {
                             m.period = p.int::<i64>()?;
                         }
                     }
-                    b"profileId" => {
+                    6 => {
                         if !p.null() {
                             m.profile_id = p.base64()?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    7 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
-                    b"originalPayloadFormat" => {
+                    8 => {
                         if !p.null() {
                             m.original_payload_format = p.string()?;
                         }
                     }
-                    b"originalPayload" => {
+                    9 => {
                         if !p.null() {
                             m.original_payload = p.base64()?;
                         }
                     }
-                    b"attributeIndices" => {
+                    10 => {
                         if !p.null() {
                             m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3067,20 +3709,33 @@ impl ReadJson for otlp_proto::profiles::v1development::Link {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"traceId" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"traceId\":") => 0,
+                    1 if p.eat_key(b"\"spanId\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"traceId" => 0,
+                            b"spanId" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.trace_id = p.hex()?;
                         }
                     }
-                    b"spanId" => {
+                    1 => {
                         if !p.null() {
                             m.span_id = p.hex()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3116,20 +3771,33 @@ impl ReadJson for otlp_proto::profiles::v1development::ValueType {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"typeStrindex" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"typeStrindex\":") => 0,
+                    1 if p.eat_key(b"\"unitStrindex\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"typeStrindex" => 0,
+                            b"unitStrindex" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.type_strindex = p.int::<i32>()?;
                         }
                     }
-                    b"unitStrindex" => {
+                    1 => {
                         if !p.null() {
                             m.unit_strindex = p.int::<i32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3201,35 +3869,54 @@ impl ReadJson for otlp_proto::profiles::v1development::Sample {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"stackIndex" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"stackIndex\":") => 0,
+                    1 if p.eat_key(b"\"attributeIndices\":") => 1,
+                    2 if p.eat_key(b"\"linkIndex\":") => 2,
+                    3 if p.eat_key(b"\"values\":") => 3,
+                    4 if p.eat_key(b"\"timestampsUnixNano\":") => 4,
+                    _ => {
+                        match p.key()? {
+                            b"stackIndex" => 0,
+                            b"attributeIndices" => 1,
+                            b"linkIndex" => 2,
+                            b"values" => 3,
+                            b"timestampsUnixNano" => 4,
+                            _ => 5,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.stack_index = p.int::<i32>()?;
                         }
                     }
-                    b"attributeIndices" => {
+                    1 => {
                         if !p.null() {
                             m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
                         }
                     }
-                    b"linkIndex" => {
+                    2 => {
                         if !p.null() {
                             m.link_index = p.int::<i32>()?;
                         }
                     }
-                    b"values" => {
+                    3 => {
                         if !p.null() {
                             m.values = p.array(|p| Ok(p.int::<i64>()?))?;
                         }
                     }
-                    b"timestampsUnixNano" => {
+                    4 => {
                         if !p.null() {
                             m.timestamps_unix_nano = p.array(|p| Ok(p.int::<u64>()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3289,35 +3976,54 @@ impl ReadJson for otlp_proto::profiles::v1development::Mapping {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"memoryStart" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"memoryStart\":") => 0,
+                    1 if p.eat_key(b"\"memoryLimit\":") => 1,
+                    2 if p.eat_key(b"\"fileOffset\":") => 2,
+                    3 if p.eat_key(b"\"filenameStrindex\":") => 3,
+                    4 if p.eat_key(b"\"attributeIndices\":") => 4,
+                    _ => {
+                        match p.key()? {
+                            b"memoryStart" => 0,
+                            b"memoryLimit" => 1,
+                            b"fileOffset" => 2,
+                            b"filenameStrindex" => 3,
+                            b"attributeIndices" => 4,
+                            _ => 5,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.memory_start = p.int::<u64>()?;
                         }
                     }
-                    b"memoryLimit" => {
+                    1 => {
                         if !p.null() {
                             m.memory_limit = p.int::<u64>()?;
                         }
                     }
-                    b"fileOffset" => {
+                    2 => {
                         if !p.null() {
                             m.file_offset = p.int::<u64>()?;
                         }
                     }
-                    b"filenameStrindex" => {
+                    3 => {
                         if !p.null() {
                             m.filename_strindex = p.int::<i32>()?;
                         }
                     }
-                    b"attributeIndices" => {
+                    4 => {
                         if !p.null() {
                             m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3353,15 +4059,26 @@ impl ReadJson for otlp_proto::profiles::v1development::Stack {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"locationIndices" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"locationIndices\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"locationIndices" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.location_indices = p.array(|p| Ok(p.int::<i32>()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3421,30 +4138,47 @@ impl ReadJson for otlp_proto::profiles::v1development::Location {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"mappingIndex" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"mappingIndex\":") => 0,
+                    1 if p.eat_key(b"\"address\":") => 1,
+                    2 if p.eat_key(b"\"lines\":") => 2,
+                    3 if p.eat_key(b"\"attributeIndices\":") => 3,
+                    _ => {
+                        match p.key()? {
+                            b"mappingIndex" => 0,
+                            b"address" => 1,
+                            b"lines" => 2,
+                            b"attributeIndices" => 3,
+                            _ => 4,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.mapping_index = p.int::<i32>()?;
                         }
                     }
-                    b"address" => {
+                    1 => {
                         if !p.null() {
                             m.address = p.int::<u64>()?;
                         }
                     }
-                    b"lines" => {
+                    2 => {
                         if !p.null() {
                             m.lines = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"attributeIndices" => {
+                    3 => {
                         if !p.null() {
                             m.attribute_indices = p.array(|p| Ok(p.int::<i32>()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3486,25 +4220,40 @@ impl ReadJson for otlp_proto::profiles::v1development::Line {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"functionIndex" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"functionIndex\":") => 0,
+                    1 if p.eat_key(b"\"line\":") => 1,
+                    2 if p.eat_key(b"\"column\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"functionIndex" => 0,
+                            b"line" => 1,
+                            b"column" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.function_index = p.int::<i32>()?;
                         }
                     }
-                    b"line" => {
+                    1 => {
                         if !p.null() {
                             m.line = p.int::<i64>()?;
                         }
                     }
-                    b"column" => {
+                    2 => {
                         if !p.null() {
                             m.column = p.int::<i64>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3552,30 +4301,47 @@ impl ReadJson for otlp_proto::profiles::v1development::Function {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"nameStrindex" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"nameStrindex\":") => 0,
+                    1 if p.eat_key(b"\"systemNameStrindex\":") => 1,
+                    2 if p.eat_key(b"\"filenameStrindex\":") => 2,
+                    3 if p.eat_key(b"\"startLine\":") => 3,
+                    _ => {
+                        match p.key()? {
+                            b"nameStrindex" => 0,
+                            b"systemNameStrindex" => 1,
+                            b"filenameStrindex" => 2,
+                            b"startLine" => 3,
+                            _ => 4,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.name_strindex = p.int::<i32>()?;
                         }
                     }
-                    b"systemNameStrindex" => {
+                    1 => {
                         if !p.null() {
                             m.system_name_strindex = p.int::<i32>()?;
                         }
                     }
-                    b"filenameStrindex" => {
+                    2 => {
                         if !p.null() {
                             m.filename_strindex = p.int::<i32>()?;
                         }
                     }
-                    b"startLine" => {
+                    3 => {
                         if !p.null() {
                             m.start_line = p.int::<i64>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3617,25 +4383,40 @@ impl ReadJson for otlp_proto::profiles::v1development::KeyValueAndUnit {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"keyStrindex" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"keyStrindex\":") => 0,
+                    1 if p.eat_key(b"\"value\":") => 1,
+                    2 if p.eat_key(b"\"unitStrindex\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"keyStrindex" => 0,
+                            b"value" => 1,
+                            b"unitStrindex" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.key_strindex = p.int::<i32>()?;
                         }
                     }
-                    b"value" => {
+                    1 => {
                         if !p.null() {
                             m.value = Some(p.message()?);
                         }
                     }
-                    b"unitStrindex" => {
+                    2 => {
                         if !p.null() {
                             m.unit_strindex = p.int::<i32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3679,20 +4460,33 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceProfiles" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceProfiles\":") => 0,
+                    1 if p.eat_key(b"\"dictionary\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"resourceProfiles" => 0,
+                            b"dictionary" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_profiles = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"dictionary" => {
+                    1 => {
                         if !p.null() {
                             m.dictionary = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3724,15 +4518,26 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRespons
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"partialSuccess" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"partialSuccess\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"partialSuccess" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.partial_success = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3770,20 +4575,33 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"rejectedProfiles" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"rejectedProfiles\":") => 0,
+                    1 if p.eat_key(b"\"errorMessage\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"rejectedProfiles" => 0,
+                            b"errorMessage" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.rejected_profiles = p.int::<i64>()?;
                         }
                     }
-                    b"errorMessage" => {
+                    1 => {
                         if !p.null() {
                             m.error_message = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3819,15 +4637,26 @@ impl ReadJson for otlp_proto::trace::v1::TracesData {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceSpans" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceSpans\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"resourceSpans" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_spans = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3875,25 +4704,40 @@ impl ReadJson for otlp_proto::trace::v1::ResourceSpans {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resource" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resource\":") => 0,
+                    1 if p.eat_key(b"\"scopeSpans\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"resource" => 0,
+                            b"scopeSpans" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource = Some(p.message()?);
                         }
                     }
-                    b"scopeSpans" => {
+                    1 => {
                         if !p.null() {
                             m.scope_spans = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -3941,25 +4785,40 @@ impl ReadJson for otlp_proto::trace::v1::ScopeSpans {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"scope" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"scope\":") => 0,
+                    1 if p.eat_key(b"\"spans\":") => 1,
+                    2 if p.eat_key(b"\"schemaUrl\":") => 2,
+                    _ => {
+                        match p.key()? {
+                            b"scope" => 0,
+                            b"spans" => 1,
+                            b"schemaUrl" => 2,
+                            _ => 3,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.scope = Some(p.message()?);
                         }
                     }
-                    b"spans" => {
+                    1 => {
                         if !p.null() {
                             m.spans = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"schemaUrl" => {
+                    2 => {
                         if !p.null() {
                             m.schema_url = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4189,30 +5048,47 @@ impl ReadJson for otlp_proto::trace::v1::span::Event {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"timeUnixNano" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"timeUnixNano\":") => 0,
+                    1 if p.eat_key(b"\"name\":") => 1,
+                    2 if p.eat_key(b"\"attributes\":") => 2,
+                    3 if p.eat_key(b"\"droppedAttributesCount\":") => 3,
+                    _ => {
+                        match p.key()? {
+                            b"timeUnixNano" => 0,
+                            b"name" => 1,
+                            b"attributes" => 2,
+                            b"droppedAttributesCount" => 3,
+                            _ => 4,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"name" => {
+                    1 => {
                         if !p.null() {
                             m.name = p.string()?;
                         }
                     }
-                    b"attributes" => {
+                    2 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    3 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4226,40 +5102,61 @@ impl ReadJson for otlp_proto::trace::v1::span::Link {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"traceId" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"traceId\":") => 0,
+                    1 if p.eat_key(b"\"spanId\":") => 1,
+                    2 if p.eat_key(b"\"traceState\":") => 2,
+                    3 if p.eat_key(b"\"attributes\":") => 3,
+                    4 if p.eat_key(b"\"droppedAttributesCount\":") => 4,
+                    5 if p.eat_key(b"\"flags\":") => 5,
+                    _ => {
+                        match p.key()? {
+                            b"traceId" => 0,
+                            b"spanId" => 1,
+                            b"traceState" => 2,
+                            b"attributes" => 3,
+                            b"droppedAttributesCount" => 4,
+                            b"flags" => 5,
+                            _ => 6,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.trace_id = p.hex()?;
                         }
                     }
-                    b"spanId" => {
+                    1 => {
                         if !p.null() {
                             m.span_id = p.hex()?;
                         }
                     }
-                    b"traceState" => {
+                    2 => {
                         if !p.null() {
                             m.trace_state = p.string()?;
                         }
                     }
-                    b"attributes" => {
+                    3 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    4 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
-                    b"flags" => {
+                    5 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4273,39 +5170,79 @@ impl ReadJson for otlp_proto::trace::v1::Span {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"traceId" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"traceId\":") => 0,
+                    1 if p.eat_key(b"\"spanId\":") => 1,
+                    2 if p.eat_key(b"\"traceState\":") => 2,
+                    3 if p.eat_key(b"\"parentSpanId\":") => 3,
+                    4 if p.eat_key(b"\"flags\":") => 4,
+                    5 if p.eat_key(b"\"name\":") => 5,
+                    6 if p.eat_key(b"\"kind\":") => 6,
+                    7 if p.eat_key(b"\"startTimeUnixNano\":") => 7,
+                    8 if p.eat_key(b"\"endTimeUnixNano\":") => 8,
+                    9 if p.eat_key(b"\"attributes\":") => 9,
+                    10 if p.eat_key(b"\"droppedAttributesCount\":") => 10,
+                    11 if p.eat_key(b"\"events\":") => 11,
+                    12 if p.eat_key(b"\"droppedEventsCount\":") => 12,
+                    13 if p.eat_key(b"\"links\":") => 13,
+                    14 if p.eat_key(b"\"droppedLinksCount\":") => 14,
+                    15 if p.eat_key(b"\"status\":") => 15,
+                    _ => {
+                        match p.key()? {
+                            b"traceId" => 0,
+                            b"spanId" => 1,
+                            b"traceState" => 2,
+                            b"parentSpanId" => 3,
+                            b"flags" => 4,
+                            b"name" => 5,
+                            b"kind" => 6,
+                            b"startTimeUnixNano" => 7,
+                            b"endTimeUnixNano" => 8,
+                            b"attributes" => 9,
+                            b"droppedAttributesCount" => 10,
+                            b"events" => 11,
+                            b"droppedEventsCount" => 12,
+                            b"links" => 13,
+                            b"droppedLinksCount" => 14,
+                            b"status" => 15,
+                            _ => 16,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.trace_id = p.hex()?;
                         }
                     }
-                    b"spanId" => {
+                    1 => {
                         if !p.null() {
                             m.span_id = p.hex()?;
                         }
                     }
-                    b"traceState" => {
+                    2 => {
                         if !p.null() {
                             m.trace_state = p.string()?;
                         }
                     }
-                    b"parentSpanId" => {
+                    3 => {
                         if !p.null() {
                             m.parent_span_id = p.hex()?;
                         }
                     }
-                    b"flags" => {
+                    4 => {
                         if !p.null() {
                             m.flags = p.int::<u32>()?;
                         }
                     }
-                    b"name" => {
+                    5 => {
                         if !p.null() {
                             m.name = p.string()?;
                         }
                     }
-                    b"kind" => {
+                    6 => {
                         if !p.null() {
                             m.kind = p
                                 .enumeration::<
@@ -4313,53 +5250,54 @@ impl ReadJson for otlp_proto::trace::v1::Span {
                                 >()?;
                         }
                     }
-                    b"startTimeUnixNano" => {
+                    7 => {
                         if !p.null() {
                             m.start_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"endTimeUnixNano" => {
+                    8 => {
                         if !p.null() {
                             m.end_time_unix_nano = p.int::<u64>()?;
                         }
                     }
-                    b"attributes" => {
+                    9 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedAttributesCount" => {
+                    10 => {
                         if !p.null() {
                             m.dropped_attributes_count = p.int::<u32>()?;
                         }
                     }
-                    b"events" => {
+                    11 => {
                         if !p.null() {
                             m.events = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedEventsCount" => {
+                    12 => {
                         if !p.null() {
                             m.dropped_events_count = p.int::<u32>()?;
                         }
                     }
-                    b"links" => {
+                    13 => {
                         if !p.null() {
                             m.links = p.array(|p| Ok(p.message()?))?;
                         }
                     }
-                    b"droppedLinksCount" => {
+                    14 => {
                         if !p.null() {
                             m.dropped_links_count = p.int::<u32>()?;
                         }
                     }
-                    b"status" => {
+                    15 => {
                         if !p.null() {
                             m.status = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4395,14 +5333,26 @@ impl ReadJson for otlp_proto::trace::v1::Status {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"message" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"message\":") => 0,
+                    1 if p.eat_key(b"\"code\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"message" => 0,
+                            b"code" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.message = p.string()?;
                         }
                     }
-                    b"code" => {
+                    1 => {
                         if !p.null() {
                             m.code = p
                                 .enumeration::<
@@ -4412,6 +5362,7 @@ impl ReadJson for otlp_proto::trace::v1::Status {
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4447,15 +5398,26 @@ impl ReadJson for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resourceSpans" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resourceSpans\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"resourceSpans" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource_spans = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4485,15 +5447,26 @@ impl ReadJson for otlp_proto::collector::trace::v1::ExportTraceServiceResponse {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"partialSuccess" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"partialSuccess\":") => 0,
+                    _ => {
+                        match p.key()? {
+                            b"partialSuccess" => 0,
+                            _ => 1,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.partial_success = Some(p.message()?);
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4529,20 +5502,33 @@ impl ReadJson for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"rejectedSpans" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"rejectedSpans\":") => 0,
+                    1 if p.eat_key(b"\"errorMessage\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"rejectedSpans" => 0,
+                            b"errorMessage" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.rejected_spans = p.int::<i64>()?;
                         }
                     }
-                    b"errorMessage" => {
+                    1 => {
                         if !p.null() {
                             m.error_message = p.string()?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
@@ -4584,20 +5570,33 @@ impl ReadJson for otlp_proto::processcontext::v1development::ProcessContext {
     fn read_json(p: &mut Parser<'_>) -> Result<Self, Fail> {
         let mut m = Self::default();
         if p.begin_object()? {
+            let mut next = 0;
             loop {
-                match p.key()? {
-                    b"resource" => {
+                let field = match next {
+                    0 if p.eat_key(b"\"resource\":") => 0,
+                    1 if p.eat_key(b"\"attributes\":") => 1,
+                    _ => {
+                        match p.key()? {
+                            b"resource" => 0,
+                            b"attributes" => 1,
+                            _ => 2,
+                        }
+                    }
+                };
+                match field {
+                    0 => {
                         if !p.null() {
                             m.resource = Some(p.message()?);
                         }
                     }
-                    b"attributes" => {
+                    1 => {
                         if !p.null() {
                             m.attributes = p.array(|p| Ok(p.message()?))?;
                         }
                     }
                     _ => p.skip_value()?,
                 }
+                next = field + 1;
                 if !p.next_member()? {
                     break;
                 }
