@@ -33,7 +33,8 @@
 //!
 //! # Decoded messages keep their body alive
 //! A decoded string or id shares the buffer the whole request arrived in, so
-//! the buffer lives as long as any of them does. Keeping a few strings of a
+//! the buffer lives as long as any of them does (ids read from OTLP/JSON
+//! share a 4 KiB buffer of the document's ids instead). Keeping a few strings of a
 //! large request (a service name for a cache, say) keeps the whole request's
 //! memory: detach them with `ByteString::from(s.to_string())`, and ids with
 //! `Bytes::copy_from_slice(&id)`.
