@@ -945,32 +945,23 @@ mod tests {
 
     /// A quoted integer reads as `str::parse` (the serde path) reads it.
     fn quoted_int_like_parse(text: &str) -> Result<(), TestCaseError> {
-        let quoted = format!("\"{text}\"");
-        prop_assert_eq!(
-            read_alone(&quoted, |p| p.int::<u64>()),
-            text.parse::<u64>().ok(),
-            "{}",
-            text
-        );
-        prop_assert_eq!(
-            read_alone(&quoted, |p| p.int::<i64>()),
-            text.parse::<i64>().ok(),
-            "{}",
-            text
-        );
-        prop_assert_eq!(
-            read_alone(&quoted, |p| p.int::<u32>()),
-            text.parse::<u32>().ok(),
-            "{}",
-            text
-        );
-        prop_assert_eq!(
-            read_alone(&quoted, |p| p.int::<i32>()),
-            text.parse::<i32>().ok(),
-            "{}",
-            text
-        );
-        Ok(())
+        fn same<T>(text: &str) -> Result<(), TestCaseError>
+        where
+            T: Integer + std::str::FromStr + PartialEq + std::fmt::Debug,
+        {
+            let quoted = format!("\"{text}\"");
+            prop_assert_eq!(
+                read_alone(&quoted, |p| p.int::<T>()),
+                text.parse::<T>().ok(),
+                "{}",
+                text
+            );
+            Ok(())
+        }
+        same::<u64>(text)?;
+        same::<i64>(text)?;
+        same::<u32>(text)?;
+        same::<i32>(text)
     }
 
     /// A JSON number the reader reads as an integer is that integer (it may
