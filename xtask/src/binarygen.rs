@@ -3,9 +3,10 @@
 //! mapping as the serde impls of `serdegen` (field order, names, omitted
 //! defaults, value forms), but writing and reading bytes directly instead of
 //! going through serde and rmp-serde or minicbor-serde.
-//! `otlp-codec/src/msgpack.rs` and `src/cbor.rs` hold the value writers and
-//! the `Reader` they call; both readers have the same methods, so the reading
-//! code differs only in the trait it implements.
+//! One impl per message serves both formats: it is generic over the format
+//! (`BinaryWriter` / `BinaryReader` in `otlp-codec/src/binary.rs`, with a
+//! MessagePack and a CBOR impl), and each key is a `Key` constant holding its
+//! encoding in both formats.
 //!
 //! The readers give up on anything the serde path reads that they do not
 //! (hex ids, numeric strings, enum names, binary strings, …): the serde path
@@ -23,56 +24,33 @@ use crate::strategies::{nested_module, rust_field, rust_path, upper_camel};
 /// The full name of the one recursive message, whose reading is depth-limited.
 const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
 
-/// A binary encoding with OTLP/JSON's field names.
-#[derive(Clone, Copy)]
-pub(crate) enum Format {
-    MessagePack,
-    Cbor,
+/// A map key as a `Key` expression: its whole encoding (string header and
+/// name) in each format, as rmp-serde and minicbor-serde write it.
+fn key(name: &str) -> String {
+    let len = name.len();
+    let msgpack = match len {
+        0..32 => format!("\\x{:02x}", 0xa0 | len),
+        32..256 => format!("\\xd9\\x{len:02x}"),
+        _ => panic!("field name {name} is too long for a one-byte string length"),
+    };
+    let cbor = match len {
+        0..24 => format!("\\x{:02x}", 0x60 | len),
+        _ => format!("\\x78\\x{len:02x}"),
+    };
+    format!("Key {{ msgpack: b\"{msgpack}{name}\", cbor: b\"{cbor}{name}\" }}")
 }
 
-impl Format {
-    /// The name of the writer trait and its method.
-    fn writer(self) -> (&'static str, &'static str) {
-        match self {
-            Self::MessagePack => ("WriteMsgpack", "write_msgpack"),
-            Self::Cbor => ("WriteCbor", "write_cbor"),
-        }
-    }
-
-    /// The name of the reader trait and its method.
-    fn reader(self) -> (&'static str, &'static str) {
-        match self {
-            Self::MessagePack => ("ReadMsgpack", "read_msgpack"),
-            Self::Cbor => ("ReadCbor", "read_cbor"),
-        }
-    }
-
-    /// A map key as the byte string literal of its whole encoding (string
-    /// header and name), as rmp-serde or minicbor-serde writes it.
-    fn key_literal(self, name: &str) -> String {
-        let len = name.len();
-        let header = match (self, len) {
-            (Self::MessagePack, 0..32) => format!("\\x{:02x}", 0xa0 | len),
-            (Self::MessagePack, 32..256) => format!("\\xd9\\x{len:02x}"),
-            (Self::Cbor, 0..24) => format!("\\x{:02x}", 0x60 | len),
-            (Self::Cbor, 24..256) => format!("\\x78\\x{len:02x}"),
-            _ => panic!("field name {name} is too long for a one-byte string length"),
-        };
-        format!("b\"{header}{name}\"")
-    }
-}
-
-/// Renders the writer and reader impls of `format` for every message of the
+/// Renders the generic writer and reader impls of every message of the
 /// `opentelemetry.*` packages.
-pub(crate) fn render(descriptors: &FileDescriptorSet, format: Format) -> String {
+pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
     let mut out = String::from("use super::*;\n");
     for file in &descriptors.file {
         if !file.package().starts_with("opentelemetry.") {
             continue;
         }
         for message in &file.message_type {
-            render_writer(file.package(), &[], message, format, &mut out);
-            render_reader(file.package(), &[], message, format, &mut out);
+            render_writer(file.package(), &[], message, &mut out);
+            render_reader(file.package(), &[], message, &mut out);
         }
     }
     out
@@ -94,19 +72,12 @@ fn read_value(field: &FieldDescriptorProto) -> String {
     }
 }
 
-fn render_reader(
-    package: &str,
-    parents: &[&str],
-    message: &DescriptorProto,
-    format: Format,
-    out: &mut String,
-) {
+fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
     for nested in &message.nested_type {
-        render_reader(package, &path, nested, format, out);
+        render_reader(package, &path, nested, out);
     }
-    let (read_trait, read_fn) = format.reader();
     let rust = proto_path(&rust_path(package, &path));
     let full_name = format!("{package}.{}", path.join("."));
 
@@ -126,9 +97,9 @@ fn render_reader(
     let _ = write!(
         out,
         r#"
-impl {read_trait} for {rust} {{
+impl ReadBinary for {rust} {{
     #[allow(unused_mut)]
-    fn {read_fn}(r: &mut Reader<'_>) -> Result<Self, Fail> {{
+    fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {{
         {enter}
         let mut m = Self::default();
         for _ in 0..r.begin_map()? {{
@@ -147,9 +118,9 @@ impl {read_trait} for {rust} {{
 }
 
 /// The statement writing one value `v` (a reference) of `field`'s type.
-fn write_value(field: &FieldDescriptorProto, v: &str, format: Format) -> String {
+fn write_value(field: &FieldDescriptorProto, v: &str) -> String {
     match field.r#type() {
-        Type::Double => format!("double(out, *{v})"),
+        Type::Double => format!("W::double(out, *{v})"),
         Type::Int64
         | Type::Sint64
         | Type::Sfixed64
@@ -157,18 +128,15 @@ fn write_value(field: &FieldDescriptorProto, v: &str, format: Format) -> String 
         | Type::Sint32
         | Type::Sfixed32
         | Type::Enum => {
-            format!("sint(out, i64::from(*{v}))")
+            format!("W::sint(out, i64::from(*{v}))")
         }
         Type::Uint64 | Type::Fixed64 | Type::Uint32 | Type::Fixed32 => {
-            format!("uint(out, u64::from(*{v}))")
+            format!("W::uint(out, u64::from(*{v}))")
         }
-        Type::Bool => format!("boolean(out, *{v})"),
-        Type::String => format!("string(out, {v})"),
-        Type::Bytes => format!("binary(out, {v})"),
-        Type::Message => {
-            let (write_trait, write_fn) = format.writer();
-            format!("{write_trait}::{write_fn}({v}, out)")
-        }
+        Type::Bool => format!("W::boolean(out, *{v})"),
+        Type::String => format!("W::string(out, {v})"),
+        Type::Bytes => format!("W::binary(out, {v})"),
+        Type::Message => format!("WriteBinary::write::<W>({v}, out)"),
         other => panic!("unsupported field type {other:?} for {}", field.name()),
     }
 }
@@ -183,27 +151,16 @@ fn present(field: &FieldDescriptorProto, access: &str) -> String {
     }
 }
 
-fn render_writer(
-    package: &str,
-    parents: &[&str],
-    message: &DescriptorProto,
-    format: Format,
-    out: &mut String,
-) {
+fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
     for nested in &message.nested_type {
-        render_writer(package, &path, nested, format, out);
+        render_writer(package, &path, nested, out);
     }
-    let (write_trait, write_fn) = format.writer();
     let rust = proto_path(&rust_path(package, &path));
 
-    let entry = |json: &str, write: &str| {
-        format!(
-            "out.extend_from_slice({}); {write};",
-            format.key_literal(json)
-        )
-    };
+    let entry =
+        |json: &str, write: &str| format!("out.extend_from_slice(W::key({})); {write};", key(json));
     // The map header counts the entries first, as the serde impls do.
     let mut count = Vec::new();
     let mut body = String::new();
@@ -234,7 +191,7 @@ fn render_writer(
                 let _ = write!(
                     body,
                     "Some({variant}(v)) => {{ {} }}",
-                    entry(&json_name(member.name()), &write_value(member, "v", format))
+                    entry(&json_name(member.name()), &write_value(member, "v"))
                 );
             }
             body.push_str("None => {} }");
@@ -243,8 +200,8 @@ fn render_writer(
         if field.label() == Label::Repeated {
             count.push(format!("usize::from(!{access}.is_empty())"));
             let write = format!(
-                "array(out, {access}.len()); for v in &{access} {{ {}; }}",
-                write_value(field, "v", format)
+                "W::array(out, {access}.len()); for v in &{access} {{ {}; }}",
+                write_value(field, "v")
             );
             let _ = write!(
                 body,
@@ -256,7 +213,7 @@ fn render_writer(
             let _ = write!(
                 body,
                 "if let Some(v) = &{access} {{ {} }}",
-                entry(&json, &write_value(field, "v", format))
+                entry(&json, &write_value(field, "v"))
             );
         } else {
             let present = present(field, &access);
@@ -264,7 +221,7 @@ fn render_writer(
             let _ = write!(
                 body,
                 "if {present} {{ {} }}",
-                entry(&json, &write_value(field, &format!("&{access}"), format))
+                entry(&json, &write_value(field, &format!("&{access}")))
             );
         }
     }
@@ -276,9 +233,9 @@ fn render_writer(
     let _ = write!(
         out,
         r#"
-impl {write_trait} for {rust} {{
-    fn {write_fn}(&self, out: &mut Vec<u8>) {{
-        map(out, {count});
+impl WriteBinary for {rust} {{
+    fn write<W: BinaryWriter>(&self, out: &mut Vec<u8>) {{
+        W::map(out, {count});
         {body}
     }}
 }}
@@ -292,16 +249,14 @@ mod tests {
 
     #[test]
     fn keys_carry_their_string_header() {
-        assert_eq!(Format::MessagePack.key_literal("name"), r#"b"\xa4name""#);
-        assert_eq!(Format::Cbor.key_literal("name"), r#"b"\x64name""#);
+        assert_eq!(
+            key("name"),
+            r#"Key { msgpack: b"\xa4name", cbor: b"\x64name" }"#
+        );
         let long = "a".repeat(40);
         assert_eq!(
-            Format::MessagePack.key_literal(&long),
-            format!(r#"b"\xd9\x28{long}""#)
-        );
-        assert_eq!(
-            Format::Cbor.key_literal(&long),
-            format!(r#"b"\x78\x28{long}""#)
+            key(&long),
+            format!(r#"Key {{ msgpack: b"\xd9\x28{long}", cbor: b"\x78\x28{long}" }}"#)
         );
     }
 }
