@@ -81,31 +81,86 @@ fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out
     let rust = proto_path(&rust_path(package, &path));
     let full_name = format!("{package}.{}", path.join("."));
 
-    // Nil leaves a field as it is, and a later duplicate key wins: the serde
-    // impls' rules.
-    let mut arms = String::new();
-    for field in &message.field {
-        let json = json_name(field.name());
-        let assign = assign_field(package, &path, message, field, &read_value(field), "r");
-        let _ = writeln!(arms, "b\"{json}\" => if !r.nil() {{ {assign}; }},");
-    }
     let (enter, leave) = if full_name == ANY_VALUE {
         ("r.enter_any()?;", "r.leave_any();")
     } else {
         ("", "")
     };
+    if message.field.is_empty() {
+        let _ = write!(
+            out,
+            r#"
+impl ReadBinary for {rust} {{
+    fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {{
+        for _ in 0..r.begin_map()? {{
+            let key = r.key()?;
+            r.skip_entry(key)?;
+        }}
+        r.end();
+        Ok(Self::default())
+    }}
+}}
+"#
+        );
+        return;
+    }
+
+    // The writers write the fields in declaration order, so the key after
+    // field `i` is most likely one of the fields after it: those are tried
+    // first, in order, each as its whole encoding (header and name) compared
+    // at the cursor; any other key (reordered, unknown, or in an unusual
+    // string form) goes through the general `key()` and `match`, with the
+    // same result. Nil leaves a field as it is, and a later duplicate key
+    // wins: the serde impls' rules.
+    let mut expected = String::new();
+    let mut names = String::new();
+    let mut arms = String::new();
+    for (i, field) in message.field.iter().enumerate() {
+        let json = json_name(field.name());
+        let guard = if i == 0 {
+            String::new()
+        } else {
+            format!("next <= {i} && ")
+        };
+        let _ = writeln!(
+            expected,
+            "if {guard}r.eat(F::key({})) {{ break 'key {i}; }}",
+            key(&json)
+        );
+        let _ = writeln!(names, "b\"{json}\" => {i},");
+        let assign = assign_field(package, &path, message, field, &read_value(field), "r");
+        let _ = writeln!(arms, "{i} => if !r.nil() {{ {assign}; }},");
+    }
+    // With one field, `next` is never compared.
+    let allow = if message.field.len() == 1 {
+        "#[allow(unused_variables, unused_assignments)]"
+    } else {
+        ""
+    };
     let _ = write!(
         out,
         r#"
 impl ReadBinary for {rust} {{
-    #[allow(unused_mut)]
+    {allow}
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {{
         {enter}
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {{
-            match r.key()? {{
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {{
+            let field = 'key: {{
+                {expected}
+                match r.key()? {{
+                    {names}
+                    other => {{
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }}
+                }}
+            }};
+            next = field + 1;
+            match field {{
                 {arms}
-                other => r.skip_entry(other)?,
+                _ => {{}}
             }}
         }}
         r.end();

@@ -55,10 +55,14 @@ pub(crate) struct Key {
     pub(crate) cbor: &'static [u8],
 }
 
-/// The writing primitives of a format, as its serde serializer writes values.
-pub(crate) trait BinaryWriter {
+/// A binary format: what its writer and reader share.
+pub(crate) trait Format {
     /// `key`'s encoding in this format.
     fn key(key: Key) -> &'static [u8];
+}
+
+/// The writing primitives of a format, as its serde serializer writes values.
+pub(crate) trait BinaryWriter: Format {
     /// A map header of `len` entries.
     fn map(out: &mut Vec<u8>, len: usize);
     /// An array header of `len` elements.
@@ -89,7 +93,7 @@ pub(crate) struct Fail;
 
 /// The reading primitives of a format: what differs between formats. The
 /// cursor, slicing, nesting limits and arrays are [`Reader`]'s.
-pub(crate) trait BinaryReader: Sized {
+pub(crate) trait BinaryReader: Format + Sized {
     /// The marker of nil / null, which leaves a field as it is.
     const NIL: u8;
     const FALSE: u8;
@@ -231,6 +235,19 @@ impl<'a, F: BinaryReader> Reader<'a, F> {
         let len = F::str_len(self)?;
         let range = self.take(len)?;
         buf.get(range).ok_or(Fail)
+    }
+
+    /// Consumes `key` (a whole encoded key: header and name) if the body
+    /// continues with it.
+    #[inline(always)]
+    pub(crate) fn eat(&mut self, key: &[u8]) -> bool {
+        match self.buf.get(self.pos..) {
+            Some(rest) if rest.starts_with(key) => {
+                self.pos += key.len();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Skips the value of `key`, which names no field.
@@ -475,6 +492,54 @@ pub(crate) mod tests {
         assert!(ours.to_string().contains("kind"), "{ours}");
     }
 
+    /// The reader tries the keys after the last field read first: keys in
+    /// any other order, repeated, unknown or between known ones read as the
+    /// serde path reads them (the last duplicate wins).
+    pub(crate) fn fields_in_any_order_read_as_serde_does<F: SerdeFormat>() {
+        let int = |v: u64| {
+            let mut out = Vec::new();
+            F::uint(&mut out, v);
+            out
+        };
+        let text = |s: &str| {
+            let mut out = Vec::new();
+            F::string(&mut out, s);
+            out
+        };
+        let (name, other, start, end, kind) = (text("a"), text("b"), int(7), int(9), int(2));
+        for entries in [
+            vec![
+                ("name", &name),
+                ("kind", &kind),
+                ("startTimeUnixNano", &start),
+            ],
+            vec![
+                ("startTimeUnixNano", &start),
+                ("kind", &kind),
+                ("name", &name),
+            ],
+            vec![
+                ("kind", &kind),
+                ("future", &other),
+                ("endTimeUnixNano", &end),
+                ("name", &name),
+            ],
+            vec![
+                ("name", &name),
+                ("name", &other),
+                ("kind", &kind),
+                ("kind", &int(3)),
+            ],
+        ] {
+            let entries: Vec<(&str, &[u8])> =
+                entries.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            let body = span_map::<F>(&entries);
+            let fast = decode::<F, Span>(&Bytes::from(body.clone())).expect("read");
+            assert_eq!(fast, F::serde_value::<Span>(&body).expect("serde reads it"));
+            assert!(!fast.name.is_empty() && fast.kind != 0, "{fast:?}");
+        }
+    }
+
     /// `AnyValue`s nest at most `MAX_DEPTH` levels, as on the serde path.
     pub(crate) fn deep_values_are_left_to_serde<F: SerdeFormat>() {
         fn nested(levels: usize) -> AnyValue {
@@ -578,6 +643,11 @@ pub(crate) mod tests {
             #[test]
             fn errors_are_the_serde_paths() {
                 shared::errors_are_the_serde_paths::<$format>();
+            }
+
+            #[test]
+            fn fields_in_any_order_read_as_serde_does() {
+                shared::fields_in_any_order_read_as_serde_does::<$format>();
             }
 
             #[test]

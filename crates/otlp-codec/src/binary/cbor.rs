@@ -6,7 +6,7 @@
 //! indefinite lengths, tags, half floats, `undefined` and other simple
 //! values, which the serde path then decodes (or rejects).
 
-use super::{BinaryReader, BinaryWriter, Fail, Key, Reader};
+use super::{BinaryReader, BinaryWriter, Fail, Format, Key, Reader};
 
 /// CBOR, as minicbor-serde writes and reads it.
 pub(crate) struct Cbor;
@@ -37,12 +37,14 @@ fn len64(len: usize) -> u64 {
     u64::try_from(len).unwrap_or(u64::MAX)
 }
 
-impl BinaryWriter for Cbor {
+impl Format for Cbor {
     #[inline(always)]
     fn key(key: Key) -> &'static [u8] {
         key.cbor
     }
+}
 
+impl BinaryWriter for Cbor {
     #[inline(always)]
     fn map(out: &mut Vec<u8>, len: usize) {
         head(out, 0xa0, len64(len));

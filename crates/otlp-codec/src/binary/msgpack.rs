@@ -5,7 +5,7 @@
 //! rmp-serde does. The reader gives up on `bin` strings, non-`str` keys and
 //! extension types, which the serde path then decodes (or rejects).
 
-use super::{BinaryReader, BinaryWriter, Fail, Key, Reader};
+use super::{BinaryReader, BinaryWriter, Fail, Format, Key, Reader};
 
 /// MessagePack, as rmp-serde writes and reads it.
 pub(crate) struct MessagePack;
@@ -35,12 +35,14 @@ fn header(out: &mut Vec<u8>, len: usize, fix: u8, fix_max: usize, m16: u8, m32: 
     }
 }
 
-impl BinaryWriter for MessagePack {
+impl Format for MessagePack {
     #[inline(always)]
     fn key(key: Key) -> &'static [u8] {
         key.msgpack
     }
+}
 
+impl BinaryWriter for MessagePack {
     #[inline(always)]
     fn map(out: &mut Vec<u8>, len: usize) {
         header(out, len, 0x80, 15, 0xde, 0xdf);
@@ -421,6 +423,21 @@ mod tests {
         body.push(0xc0);
         assert!(decode::<MessagePack, Span>(&Bytes::from(body.clone())).is_err());
         assert!(MessagePack::serde_value::<Span>(&body).is_err());
+    }
+
+    #[test]
+    fn keys_in_a_longer_string_form_are_read() {
+        // `name` as a str8 rather than a fixstr: not the writers' encoding of
+        // the key, so the general key match reads it.
+        let body = [
+            0x82, 0xd9, 4, b'n', b'a', b'm', b'e', 0xa1, b'x', 0xa4, b'k', b'i', b'n', b'd', 2,
+        ];
+        let fast = decode::<MessagePack, Span>(&Bytes::copy_from_slice(&body)).expect("read");
+        assert_eq!((fast.name.as_ref(), fast.kind), ("x", 2));
+        assert_eq!(
+            fast,
+            MessagePack::serde_value::<Span>(&body).expect("serde reads it")
+        );
     }
 
     #[test]

@@ -81,13 +81,117 @@ impl WriteBinary for otlp_proto::common::v1::AnyValue {
     }
 }
 impl ReadBinary for otlp_proto::common::v1::AnyValue {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         r.enter_any()?;
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"stringValue" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xabstringValue",
+                            cbor: b"\x6bstringValue",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9boolValue",
+                                cbor: b"\x69boolValue",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8intValue",
+                                cbor: b"\x68intValue",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabdoubleValue",
+                                cbor: b"\x6bdoubleValue",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaarrayValue",
+                                cbor: b"\x6aarrayValue",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabkvlistValue",
+                                cbor: b"\x6bkvlistValue",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaabytesValue",
+                                cbor: b"\x6abytesValue",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb3stringValueStrindex",
+                                cbor: b"\x73stringValueStrindex",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                match r.key()? {
+                    b"stringValue" => 0,
+                    b"boolValue" => 1,
+                    b"intValue" => 2,
+                    b"doubleValue" => 3,
+                    b"arrayValue" => 4,
+                    b"kvlistValue" => 5,
+                    b"bytesValue" => 6,
+                    b"stringValueStrindex" => 7,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::StringValue(
@@ -96,7 +200,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"boolValue" => {
+                1 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::BoolValue(
@@ -105,7 +209,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"intValue" => {
+                2 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::IntValue(
@@ -114,7 +218,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"doubleValue" => {
+                3 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::DoubleValue(
@@ -123,7 +227,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"arrayValue" => {
+                4 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::ArrayValue(
@@ -132,7 +236,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"kvlistValue" => {
+                5 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::KvlistValue(
@@ -141,7 +245,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"bytesValue" => {
+                6 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::BytesValue(
@@ -150,7 +254,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                b"stringValueStrindex" => {
+                7 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::common::v1::any_value::Value::StringValueStrindex(
@@ -159,7 +263,7 @@ impl ReadBinary for otlp_proto::common::v1::AnyValue {
                         );
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -185,17 +289,38 @@ impl WriteBinary for otlp_proto::common::v1::ArrayValue {
     }
 }
 impl ReadBinary for otlp_proto::common::v1::ArrayValue {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"values" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa6values",
+                            cbor: b"\x66values",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"values" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -220,17 +345,38 @@ impl WriteBinary for otlp_proto::common::v1::KeyValueList {
     }
 }
 impl ReadBinary for otlp_proto::common::v1::KeyValueList {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"values" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa6values",
+                            cbor: b"\x66values",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"values" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -274,27 +420,71 @@ impl WriteBinary for otlp_proto::common::v1::KeyValue {
     }
 }
 impl ReadBinary for otlp_proto::common::v1::KeyValue {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"key" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa3key",
+                            cbor: b"\x63key",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5value",
+                                cbor: b"\x65value",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabkeyStrindex",
+                                cbor: b"\x6bkeyStrindex",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"key" => 0,
+                    b"value" => 1,
+                    b"keyStrindex" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.key = r.string()?;
                     }
                 }
-                b"value" => {
+                1 => {
                     if !r.nil() {
                         m.value = Some(r.message()?);
                     }
                 }
-                b"keyStrindex" => {
+                2 => {
                     if !r.nil() {
                         m.key_strindex = r.int::<i32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -351,32 +541,88 @@ impl WriteBinary for otlp_proto::common::v1::InstrumentationScope {
     }
 }
 impl ReadBinary for otlp_proto::common::v1::InstrumentationScope {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"name" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa4name",
+                            cbor: b"\x64name",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7version",
+                                cbor: b"\x67version",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaattributes",
+                                cbor: b"\x6aattributes",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                match r.key()? {
+                    b"name" => 0,
+                    b"version" => 1,
+                    b"attributes" => 2,
+                    b"droppedAttributesCount" => 3,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.name = r.string()?;
                     }
                 }
-                b"version" => {
+                1 => {
                     if !r.nil() {
                         m.version = r.string()?;
                     }
                 }
-                b"attributes" => {
+                2 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                3 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -437,32 +683,88 @@ impl WriteBinary for otlp_proto::common::v1::EntityRef {
     }
 }
 impl ReadBinary for otlp_proto::common::v1::EntityRef {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"schemaUrl" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa9schemaUrl",
+                            cbor: b"\x69schemaUrl",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4type",
+                                cbor: b"\x64type",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6idKeys",
+                                cbor: b"\x66idKeys",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xafdescriptionKeys",
+                                cbor: b"\x6fdescriptionKeys",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                match r.key()? {
+                    b"schemaUrl" => 0,
+                    b"type" => 1,
+                    b"idKeys" => 2,
+                    b"descriptionKeys" => 3,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                b"type" => {
+                1 => {
                     if !r.nil() {
                         m.r#type = r.string()?;
                     }
                 }
-                b"idKeys" => {
+                2 => {
                     if !r.nil() {
                         m.id_keys = r.array(|r| Ok(r.string()?))?;
                     }
                 }
-                b"descriptionKeys" => {
+                3 => {
                     if !r.nil() {
                         m.description_keys = r.array(|r| Ok(r.string()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -513,27 +815,71 @@ impl WriteBinary for otlp_proto::resource::v1::Resource {
     }
 }
 impl ReadBinary for otlp_proto::resource::v1::Resource {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"attributes" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaaattributes",
+                            cbor: b"\x6aattributes",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaentityRefs",
+                                cbor: b"\x6aentityRefs",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"attributes" => 0,
+                    b"droppedAttributesCount" => 1,
+                    b"entityRefs" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                1 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                b"entityRefs" => {
+                2 => {
                     if !r.nil() {
                         m.entity_refs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -558,17 +904,38 @@ impl WriteBinary for otlp_proto::logs::v1::LogsData {
     }
 }
 impl ReadBinary for otlp_proto::logs::v1::LogsData {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceLogs" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xacresourceLogs",
+                            cbor: b"\x6cresourceLogs",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"resourceLogs" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -616,27 +983,71 @@ impl WriteBinary for otlp_proto::logs::v1::ResourceLogs {
     }
 }
 impl ReadBinary for otlp_proto::logs::v1::ResourceLogs {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resource" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa8resource",
+                            cbor: b"\x68resource",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9scopeLogs",
+                                cbor: b"\x69scopeLogs",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"resource" => 0,
+                    b"scopeLogs" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource = Some(r.message()?);
                     }
                 }
-                b"scopeLogs" => {
+                1 => {
                     if !r.nil() {
                         m.scope_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -683,27 +1094,71 @@ impl WriteBinary for otlp_proto::logs::v1::ScopeLogs {
     }
 }
 impl ReadBinary for otlp_proto::logs::v1::ScopeLogs {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"scope" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa5scope",
+                            cbor: b"\x65scope",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaalogRecords",
+                                cbor: b"\x6alogRecords",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"scope" => 0,
+                    b"logRecords" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.scope = Some(r.message()?);
                     }
                 }
-                b"logRecords" => {
+                1 => {
                     if !r.nil() {
                         m.log_records = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -830,67 +1285,207 @@ impl WriteBinary for otlp_proto::logs::v1::LogRecord {
     }
 }
 impl ReadBinary for otlp_proto::logs::v1::LogRecord {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"timeUnixNano" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xactimeUnixNano",
+                            cbor: b"\x6ctimeUnixNano",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb4observedTimeUnixNano",
+                                cbor: b"\x74observedTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaeseverityNumber",
+                                cbor: b"\x6eseverityNumber",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacseverityText",
+                                cbor: b"\x6cseverityText",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4body",
+                                cbor: b"\x64body",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaattributes",
+                                cbor: b"\x6aattributes",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                if next <= 8
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7traceId",
+                                cbor: b"\x67traceId",
+                            }),
+                        )
+                {
+                    break 'key 8;
+                }
+                if next <= 9
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6spanId",
+                                cbor: b"\x66spanId",
+                            }),
+                        )
+                {
+                    break 'key 9;
+                }
+                if next <= 10
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9eventName",
+                                cbor: b"\x69eventName",
+                            }),
+                        )
+                {
+                    break 'key 10;
+                }
+                match r.key()? {
+                    b"timeUnixNano" => 0,
+                    b"observedTimeUnixNano" => 1,
+                    b"severityNumber" => 2,
+                    b"severityText" => 3,
+                    b"body" => 4,
+                    b"attributes" => 5,
+                    b"droppedAttributesCount" => 6,
+                    b"flags" => 7,
+                    b"traceId" => 8,
+                    b"spanId" => 9,
+                    b"eventName" => 10,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"observedTimeUnixNano" => {
+                1 => {
                     if !r.nil() {
                         m.observed_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"severityNumber" => {
+                2 => {
                     if !r.nil() {
                         m.severity_number = r.int::<i32>()?;
                     }
                 }
-                b"severityText" => {
+                3 => {
                     if !r.nil() {
                         m.severity_text = r.string()?;
                     }
                 }
-                b"body" => {
+                4 => {
                     if !r.nil() {
                         m.body = Some(r.message()?);
                     }
                 }
-                b"attributes" => {
+                5 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                6 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                b"flags" => {
+                7 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                b"traceId" => {
+                8 => {
                     if !r.nil() {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                b"spanId" => {
+                9 => {
                     if !r.nil() {
                         m.span_id = r.bytes()?;
                     }
                 }
-                b"eventName" => {
+                10 => {
                     if !r.nil() {
                         m.event_name = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -915,17 +1510,38 @@ impl WriteBinary for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
     }
 }
 impl ReadBinary for otlp_proto::collector::logs::v1::ExportLogsServiceRequest {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceLogs" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xacresourceLogs",
+                            cbor: b"\x6cresourceLogs",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"resourceLogs" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_logs = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -947,17 +1563,38 @@ impl WriteBinary for otlp_proto::collector::logs::v1::ExportLogsServiceResponse 
     }
 }
 impl ReadBinary for otlp_proto::collector::logs::v1::ExportLogsServiceResponse {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"partialSuccess" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaepartialSuccess",
+                            cbor: b"\x6epartialSuccess",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"partialSuccess" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -992,22 +1629,54 @@ impl WriteBinary for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
     }
 }
 impl ReadBinary for otlp_proto::collector::logs::v1::ExportLogsPartialSuccess {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"rejectedLogRecords" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xb2rejectedLogRecords",
+                            cbor: b"\x72rejectedLogRecords",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacerrorMessage",
+                                cbor: b"\x6cerrorMessage",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"rejectedLogRecords" => 0,
+                    b"errorMessage" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.rejected_log_records = r.int::<i64>()?;
                     }
                 }
-                b"errorMessage" => {
+                1 => {
                     if !r.nil() {
                         m.error_message = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1032,17 +1701,38 @@ impl WriteBinary for otlp_proto::metrics::v1::MetricsData {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::MetricsData {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceMetrics" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xafresourceMetrics",
+                            cbor: b"\x6fresourceMetrics",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"resourceMetrics" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1090,27 +1780,71 @@ impl WriteBinary for otlp_proto::metrics::v1::ResourceMetrics {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::ResourceMetrics {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resource" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa8resource",
+                            cbor: b"\x68resource",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacscopeMetrics",
+                                cbor: b"\x6cscopeMetrics",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"resource" => 0,
+                    b"scopeMetrics" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource = Some(r.message()?);
                     }
                 }
-                b"scopeMetrics" => {
+                1 => {
                     if !r.nil() {
                         m.scope_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1157,27 +1891,71 @@ impl WriteBinary for otlp_proto::metrics::v1::ScopeMetrics {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::ScopeMetrics {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"scope" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa5scope",
+                            cbor: b"\x65scope",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7metrics",
+                                cbor: b"\x67metrics",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"scope" => 0,
+                    b"metrics" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.scope = Some(r.message()?);
                     }
                 }
-                b"metrics" => {
+                1 => {
                     if !r.nil() {
                         m.metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1283,41 +2061,157 @@ impl WriteBinary for otlp_proto::metrics::v1::Metric {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::Metric {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"name" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa4name",
+                            cbor: b"\x64name",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabdescription",
+                                cbor: b"\x6bdescription",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4unit",
+                                cbor: b"\x64unit",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5gauge",
+                                cbor: b"\x65gauge",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3sum",
+                                cbor: b"\x63sum",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9histogram",
+                                cbor: b"\x69histogram",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb4exponentialHistogram",
+                                cbor: b"\x74exponentialHistogram",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7summary",
+                                cbor: b"\x67summary",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                if next <= 8
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8metadata",
+                                cbor: b"\x68metadata",
+                            }),
+                        )
+                {
+                    break 'key 8;
+                }
+                match r.key()? {
+                    b"name" => 0,
+                    b"description" => 1,
+                    b"unit" => 2,
+                    b"gauge" => 3,
+                    b"sum" => 4,
+                    b"histogram" => 5,
+                    b"exponentialHistogram" => 6,
+                    b"summary" => 7,
+                    b"metadata" => 8,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.name = r.string()?;
                     }
                 }
-                b"description" => {
+                1 => {
                     if !r.nil() {
                         m.description = r.string()?;
                     }
                 }
-                b"unit" => {
+                2 => {
                     if !r.nil() {
                         m.unit = r.string()?;
                     }
                 }
-                b"gauge" => {
+                3 => {
                     if !r.nil() {
                         m.data = Some(
                             otlp_proto::metrics::v1::metric::Data::Gauge(r.message()?),
                         );
                     }
                 }
-                b"sum" => {
+                4 => {
                     if !r.nil() {
                         m.data = Some(
                             otlp_proto::metrics::v1::metric::Data::Sum(r.message()?),
                         );
                     }
                 }
-                b"histogram" => {
+                5 => {
                     if !r.nil() {
                         m.data = Some(
                             otlp_proto::metrics::v1::metric::Data::Histogram(
@@ -1326,7 +2220,7 @@ impl ReadBinary for otlp_proto::metrics::v1::Metric {
                         );
                     }
                 }
-                b"exponentialHistogram" => {
+                6 => {
                     if !r.nil() {
                         m.data = Some(
                             otlp_proto::metrics::v1::metric::Data::ExponentialHistogram(
@@ -1335,19 +2229,19 @@ impl ReadBinary for otlp_proto::metrics::v1::Metric {
                         );
                     }
                 }
-                b"summary" => {
+                7 => {
                     if !r.nil() {
                         m.data = Some(
                             otlp_proto::metrics::v1::metric::Data::Summary(r.message()?),
                         );
                     }
                 }
-                b"metadata" => {
+                8 => {
                     if !r.nil() {
                         m.metadata = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1372,17 +2266,38 @@ impl WriteBinary for otlp_proto::metrics::v1::Gauge {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::Gauge {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"dataPoints" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaadataPoints",
+                            cbor: b"\x6adataPoints",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"dataPoints" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1430,27 +2345,71 @@ impl WriteBinary for otlp_proto::metrics::v1::Sum {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::Sum {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"dataPoints" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaadataPoints",
+                            cbor: b"\x6adataPoints",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6aggregationTemporality",
+                                cbor: b"\x76aggregationTemporality",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabisMonotonic",
+                                cbor: b"\x6bisMonotonic",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"dataPoints" => 0,
+                    b"aggregationTemporality" => 1,
+                    b"isMonotonic" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"aggregationTemporality" => {
+                1 => {
                     if !r.nil() {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                b"isMonotonic" => {
+                2 => {
                     if !r.nil() {
                         m.is_monotonic = r.boolean()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1488,22 +2447,54 @@ impl WriteBinary for otlp_proto::metrics::v1::Histogram {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::Histogram {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"dataPoints" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaadataPoints",
+                            cbor: b"\x6adataPoints",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6aggregationTemporality",
+                                cbor: b"\x76aggregationTemporality",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"dataPoints" => 0,
+                    b"aggregationTemporality" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"aggregationTemporality" => {
+                1 => {
                     if !r.nil() {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1541,22 +2532,54 @@ impl WriteBinary for otlp_proto::metrics::v1::ExponentialHistogram {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::ExponentialHistogram {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"dataPoints" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaadataPoints",
+                            cbor: b"\x6adataPoints",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6aggregationTemporality",
+                                cbor: b"\x76aggregationTemporality",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"dataPoints" => 0,
+                    b"aggregationTemporality" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"aggregationTemporality" => {
+                1 => {
                     if !r.nil() {
                         m.aggregation_temporality = r.int::<i32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1581,17 +2604,38 @@ impl WriteBinary for otlp_proto::metrics::v1::Summary {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::Summary {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"dataPoints" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaadataPoints",
+                            cbor: b"\x6adataPoints",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"dataPoints" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.data_points = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1683,27 +2727,119 @@ impl WriteBinary for otlp_proto::metrics::v1::NumberDataPoint {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::NumberDataPoint {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"attributes" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaaattributes",
+                            cbor: b"\x6aattributes",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb1startTimeUnixNano",
+                                cbor: b"\x71startTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xactimeUnixNano",
+                                cbor: b"\x6ctimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8asDouble",
+                                cbor: b"\x68asDouble",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5asInt",
+                                cbor: b"\x65asInt",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9exemplars",
+                                cbor: b"\x69exemplars",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                match r.key()? {
+                    b"attributes" => 0,
+                    b"startTimeUnixNano" => 1,
+                    b"timeUnixNano" => 2,
+                    b"asDouble" => 3,
+                    b"asInt" => 4,
+                    b"exemplars" => 5,
+                    b"flags" => 6,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"startTimeUnixNano" => {
+                1 => {
                     if !r.nil() {
                         m.start_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"timeUnixNano" => {
+                2 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"asDouble" => {
+                3 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::metrics::v1::number_data_point::Value::AsDouble(
@@ -1712,7 +2848,7 @@ impl ReadBinary for otlp_proto::metrics::v1::NumberDataPoint {
                         );
                     }
                 }
-                b"asInt" => {
+                4 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::metrics::v1::number_data_point::Value::AsInt(
@@ -1721,17 +2857,17 @@ impl ReadBinary for otlp_proto::metrics::v1::NumberDataPoint {
                         );
                     }
                 }
-                b"exemplars" => {
+                5 => {
                     if !r.nil() {
                         m.exemplars = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"flags" => {
+                6 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -1865,67 +3001,207 @@ impl WriteBinary for otlp_proto::metrics::v1::HistogramDataPoint {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::HistogramDataPoint {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"attributes" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaaattributes",
+                            cbor: b"\x6aattributes",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb1startTimeUnixNano",
+                                cbor: b"\x71startTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xactimeUnixNano",
+                                cbor: b"\x6ctimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5count",
+                                cbor: b"\x65count",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3sum",
+                                cbor: b"\x63sum",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacbucketCounts",
+                                cbor: b"\x6cbucketCounts",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaeexplicitBounds",
+                                cbor: b"\x6eexplicitBounds",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9exemplars",
+                                cbor: b"\x69exemplars",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                if next <= 8
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 8;
+                }
+                if next <= 9
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3min",
+                                cbor: b"\x63min",
+                            }),
+                        )
+                {
+                    break 'key 9;
+                }
+                if next <= 10
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3max",
+                                cbor: b"\x63max",
+                            }),
+                        )
+                {
+                    break 'key 10;
+                }
+                match r.key()? {
+                    b"attributes" => 0,
+                    b"startTimeUnixNano" => 1,
+                    b"timeUnixNano" => 2,
+                    b"count" => 3,
+                    b"sum" => 4,
+                    b"bucketCounts" => 5,
+                    b"explicitBounds" => 6,
+                    b"exemplars" => 7,
+                    b"flags" => 8,
+                    b"min" => 9,
+                    b"max" => 10,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"startTimeUnixNano" => {
+                1 => {
                     if !r.nil() {
                         m.start_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"timeUnixNano" => {
+                2 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"count" => {
+                3 => {
                     if !r.nil() {
                         m.count = r.int::<u64>()?;
                     }
                 }
-                b"sum" => {
+                4 => {
                     if !r.nil() {
                         m.sum = Some(r.double()?);
                     }
                 }
-                b"bucketCounts" => {
+                5 => {
                     if !r.nil() {
                         m.bucket_counts = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                b"explicitBounds" => {
+                6 => {
                     if !r.nil() {
                         m.explicit_bounds = r.array(|r| Ok(r.double()?))?;
                     }
                 }
-                b"exemplars" => {
+                7 => {
                     if !r.nil() {
                         m.exemplars = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"flags" => {
+                8 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                b"min" => {
+                9 => {
                     if !r.nil() {
                         m.min = Some(r.double()?);
                     }
                 }
-                b"max" => {
+                10 => {
                     if !r.nil() {
                         m.max = Some(r.double()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2111,22 +3387,54 @@ impl WriteBinary for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::exponential_histogram_data_point::Buckets {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"offset" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa6offset",
+                            cbor: b"\x66offset",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacbucketCounts",
+                                cbor: b"\x6cbucketCounts",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"offset" => 0,
+                    b"bucketCounts" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.offset = r.int::<i32>()?;
                     }
                 }
-                b"bucketCounts" => {
+                1 => {
                     if !r.nil() {
                         m.bucket_counts = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2134,82 +3442,258 @@ impl ReadBinary for otlp_proto::metrics::v1::exponential_histogram_data_point::B
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::ExponentialHistogramDataPoint {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"attributes" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaaattributes",
+                            cbor: b"\x6aattributes",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb1startTimeUnixNano",
+                                cbor: b"\x71startTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xactimeUnixNano",
+                                cbor: b"\x6ctimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5count",
+                                cbor: b"\x65count",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3sum",
+                                cbor: b"\x63sum",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5scale",
+                                cbor: b"\x65scale",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9zeroCount",
+                                cbor: b"\x69zeroCount",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8positive",
+                                cbor: b"\x68positive",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                if next <= 8
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8negative",
+                                cbor: b"\x68negative",
+                            }),
+                        )
+                {
+                    break 'key 8;
+                }
+                if next <= 9
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 9;
+                }
+                if next <= 10
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9exemplars",
+                                cbor: b"\x69exemplars",
+                            }),
+                        )
+                {
+                    break 'key 10;
+                }
+                if next <= 11
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3min",
+                                cbor: b"\x63min",
+                            }),
+                        )
+                {
+                    break 'key 11;
+                }
+                if next <= 12
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3max",
+                                cbor: b"\x63max",
+                            }),
+                        )
+                {
+                    break 'key 12;
+                }
+                if next <= 13
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xadzeroThreshold",
+                                cbor: b"\x6dzeroThreshold",
+                            }),
+                        )
+                {
+                    break 'key 13;
+                }
+                match r.key()? {
+                    b"attributes" => 0,
+                    b"startTimeUnixNano" => 1,
+                    b"timeUnixNano" => 2,
+                    b"count" => 3,
+                    b"sum" => 4,
+                    b"scale" => 5,
+                    b"zeroCount" => 6,
+                    b"positive" => 7,
+                    b"negative" => 8,
+                    b"flags" => 9,
+                    b"exemplars" => 10,
+                    b"min" => 11,
+                    b"max" => 12,
+                    b"zeroThreshold" => 13,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"startTimeUnixNano" => {
+                1 => {
                     if !r.nil() {
                         m.start_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"timeUnixNano" => {
+                2 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"count" => {
+                3 => {
                     if !r.nil() {
                         m.count = r.int::<u64>()?;
                     }
                 }
-                b"sum" => {
+                4 => {
                     if !r.nil() {
                         m.sum = Some(r.double()?);
                     }
                 }
-                b"scale" => {
+                5 => {
                     if !r.nil() {
                         m.scale = r.int::<i32>()?;
                     }
                 }
-                b"zeroCount" => {
+                6 => {
                     if !r.nil() {
                         m.zero_count = r.int::<u64>()?;
                     }
                 }
-                b"positive" => {
+                7 => {
                     if !r.nil() {
                         m.positive = Some(r.message()?);
                     }
                 }
-                b"negative" => {
+                8 => {
                     if !r.nil() {
                         m.negative = Some(r.message()?);
                     }
                 }
-                b"flags" => {
+                9 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                b"exemplars" => {
+                10 => {
                     if !r.nil() {
                         m.exemplars = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"min" => {
+                11 => {
                     if !r.nil() {
                         m.min = Some(r.double()?);
                     }
                 }
-                b"max" => {
+                12 => {
                     if !r.nil() {
                         m.max = Some(r.double()?);
                     }
                 }
-                b"zeroThreshold" => {
+                13 => {
                     if !r.nil() {
                         m.zero_threshold = r.double()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2322,22 +3806,54 @@ impl WriteBinary for otlp_proto::metrics::v1::SummaryDataPoint {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"quantile" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa8quantile",
+                            cbor: b"\x68quantile",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5value",
+                                cbor: b"\x65value",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"quantile" => 0,
+                    b"value" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.quantile = r.double()?;
                     }
                 }
-                b"value" => {
+                1 => {
                     if !r.nil() {
                         m.value = r.double()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2345,47 +3861,139 @@ impl ReadBinary for otlp_proto::metrics::v1::summary_data_point::ValueAtQuantile
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::SummaryDataPoint {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"attributes" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaaattributes",
+                            cbor: b"\x6aattributes",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb1startTimeUnixNano",
+                                cbor: b"\x71startTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xactimeUnixNano",
+                                cbor: b"\x6ctimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5count",
+                                cbor: b"\x65count",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa3sum",
+                                cbor: b"\x63sum",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaequantileValues",
+                                cbor: b"\x6equantileValues",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                match r.key()? {
+                    b"attributes" => 0,
+                    b"startTimeUnixNano" => 1,
+                    b"timeUnixNano" => 2,
+                    b"count" => 3,
+                    b"sum" => 4,
+                    b"quantileValues" => 5,
+                    b"flags" => 6,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"startTimeUnixNano" => {
+                1 => {
                     if !r.nil() {
                         m.start_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"timeUnixNano" => {
+                2 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"count" => {
+                3 => {
                     if !r.nil() {
                         m.count = r.int::<u64>()?;
                     }
                 }
-                b"sum" => {
+                4 => {
                     if !r.nil() {
                         m.sum = r.double()?;
                     }
                 }
-                b"quantileValues" => {
+                5 => {
                     if !r.nil() {
                         m.quantile_values = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"flags" => {
+                6 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2465,22 +4073,102 @@ impl WriteBinary for otlp_proto::metrics::v1::Exemplar {
     }
 }
 impl ReadBinary for otlp_proto::metrics::v1::Exemplar {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"filteredAttributes" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xb2filteredAttributes",
+                            cbor: b"\x72filteredAttributes",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xactimeUnixNano",
+                                cbor: b"\x6ctimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8asDouble",
+                                cbor: b"\x68asDouble",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5asInt",
+                                cbor: b"\x65asInt",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6spanId",
+                                cbor: b"\x66spanId",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7traceId",
+                                cbor: b"\x67traceId",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                match r.key()? {
+                    b"filteredAttributes" => 0,
+                    b"timeUnixNano" => 1,
+                    b"asDouble" => 2,
+                    b"asInt" => 3,
+                    b"spanId" => 4,
+                    b"traceId" => 5,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.filtered_attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"timeUnixNano" => {
+                1 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"asDouble" => {
+                2 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::metrics::v1::exemplar::Value::AsDouble(
@@ -2489,7 +4177,7 @@ impl ReadBinary for otlp_proto::metrics::v1::Exemplar {
                         );
                     }
                 }
-                b"asInt" => {
+                3 => {
                     if !r.nil() {
                         m.value = Some(
                             otlp_proto::metrics::v1::exemplar::Value::AsInt(
@@ -2498,17 +4186,17 @@ impl ReadBinary for otlp_proto::metrics::v1::Exemplar {
                         );
                     }
                 }
-                b"spanId" => {
+                4 => {
                     if !r.nil() {
                         m.span_id = r.bytes()?;
                     }
                 }
-                b"traceId" => {
+                5 => {
                     if !r.nil() {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2533,17 +4221,38 @@ impl WriteBinary for otlp_proto::collector::metrics::v1::ExportMetricsServiceReq
     }
 }
 impl ReadBinary for otlp_proto::collector::metrics::v1::ExportMetricsServiceRequest {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceMetrics" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xafresourceMetrics",
+                            cbor: b"\x6fresourceMetrics",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"resourceMetrics" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_metrics = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2565,17 +4274,38 @@ impl WriteBinary for otlp_proto::collector::metrics::v1::ExportMetricsServiceRes
     }
 }
 impl ReadBinary for otlp_proto::collector::metrics::v1::ExportMetricsServiceResponse {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"partialSuccess" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaepartialSuccess",
+                            cbor: b"\x6epartialSuccess",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"partialSuccess" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2610,22 +4340,54 @@ impl WriteBinary for otlp_proto::collector::metrics::v1::ExportMetricsPartialSuc
     }
 }
 impl ReadBinary for otlp_proto::collector::metrics::v1::ExportMetricsPartialSuccess {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"rejectedDataPoints" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xb2rejectedDataPoints",
+                            cbor: b"\x72rejectedDataPoints",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacerrorMessage",
+                                cbor: b"\x6cerrorMessage",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"rejectedDataPoints" => 0,
+                    b"errorMessage" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.rejected_data_points = r.int::<i64>()?;
                     }
                 }
-                b"errorMessage" => {
+                1 => {
                     if !r.nil() {
                         m.error_message = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2731,47 +4493,139 @@ impl WriteBinary for otlp_proto::profiles::v1development::ProfilesDictionary {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::ProfilesDictionary {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"mappingTable" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xacmappingTable",
+                            cbor: b"\x6cmappingTable",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xadlocationTable",
+                                cbor: b"\x6dlocationTable",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xadfunctionTable",
+                                cbor: b"\x6dfunctionTable",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9linkTable",
+                                cbor: b"\x69linkTable",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabstringTable",
+                                cbor: b"\x6bstringTable",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaeattributeTable",
+                                cbor: b"\x6eattributeTable",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaastackTable",
+                                cbor: b"\x6astackTable",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                match r.key()? {
+                    b"mappingTable" => 0,
+                    b"locationTable" => 1,
+                    b"functionTable" => 2,
+                    b"linkTable" => 3,
+                    b"stringTable" => 4,
+                    b"attributeTable" => 5,
+                    b"stackTable" => 6,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.mapping_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"locationTable" => {
+                1 => {
                     if !r.nil() {
                         m.location_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"functionTable" => {
+                2 => {
                     if !r.nil() {
                         m.function_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"linkTable" => {
+                3 => {
                     if !r.nil() {
                         m.link_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"stringTable" => {
+                4 => {
                     if !r.nil() {
                         m.string_table = r.array(|r| Ok(r.string()?))?;
                     }
                 }
-                b"attributeTable" => {
+                5 => {
                     if !r.nil() {
                         m.attribute_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"stackTable" => {
+                6 => {
                     if !r.nil() {
                         m.stack_table = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2809,22 +4663,54 @@ impl WriteBinary for otlp_proto::profiles::v1development::ProfilesData {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::ProfilesData {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceProfiles" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xb0resourceProfiles",
+                            cbor: b"\x70resourceProfiles",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaadictionary",
+                                cbor: b"\x6adictionary",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"resourceProfiles" => 0,
+                    b"dictionary" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_profiles = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"dictionary" => {
+                1 => {
                     if !r.nil() {
                         m.dictionary = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2872,27 +4758,71 @@ impl WriteBinary for otlp_proto::profiles::v1development::ResourceProfiles {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::ResourceProfiles {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resource" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa8resource",
+                            cbor: b"\x68resource",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xadscopeProfiles",
+                                cbor: b"\x6dscopeProfiles",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"resource" => 0,
+                    b"scopeProfiles" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource = Some(r.message()?);
                     }
                 }
-                b"scopeProfiles" => {
+                1 => {
                     if !r.nil() {
                         m.scope_profiles = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -2939,27 +4869,71 @@ impl WriteBinary for otlp_proto::profiles::v1development::ScopeProfiles {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::ScopeProfiles {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"scope" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa5scope",
+                            cbor: b"\x65scope",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa8profiles",
+                                cbor: b"\x68profiles",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"scope" => 0,
+                    b"profiles" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.scope = Some(r.message()?);
                     }
                 }
-                b"profiles" => {
+                1 => {
                     if !r.nil() {
                         m.profiles = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3089,67 +5063,207 @@ impl WriteBinary for otlp_proto::profiles::v1development::Profile {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Profile {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"sampleType" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaasampleType",
+                            cbor: b"\x6asampleType",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7samples",
+                                cbor: b"\x67samples",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xactimeUnixNano",
+                                cbor: b"\x6ctimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacdurationNano",
+                                cbor: b"\x6cdurationNano",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaperiodType",
+                                cbor: b"\x6aperiodType",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6period",
+                                cbor: b"\x66period",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9profileId",
+                                cbor: b"\x69profileId",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                if next <= 8
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb5originalPayloadFormat",
+                                cbor: b"\x75originalPayloadFormat",
+                            }),
+                        )
+                {
+                    break 'key 8;
+                }
+                if next <= 9
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaforiginalPayload",
+                                cbor: b"\x6foriginalPayload",
+                            }),
+                        )
+                {
+                    break 'key 9;
+                }
+                if next <= 10
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb0attributeIndices",
+                                cbor: b"\x70attributeIndices",
+                            }),
+                        )
+                {
+                    break 'key 10;
+                }
+                match r.key()? {
+                    b"sampleType" => 0,
+                    b"samples" => 1,
+                    b"timeUnixNano" => 2,
+                    b"durationNano" => 3,
+                    b"periodType" => 4,
+                    b"period" => 5,
+                    b"profileId" => 6,
+                    b"droppedAttributesCount" => 7,
+                    b"originalPayloadFormat" => 8,
+                    b"originalPayload" => 9,
+                    b"attributeIndices" => 10,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.sample_type = Some(r.message()?);
                     }
                 }
-                b"samples" => {
+                1 => {
                     if !r.nil() {
                         m.samples = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"timeUnixNano" => {
+                2 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"durationNano" => {
+                3 => {
                     if !r.nil() {
                         m.duration_nano = r.int::<u64>()?;
                     }
                 }
-                b"periodType" => {
+                4 => {
                     if !r.nil() {
                         m.period_type = Some(r.message()?);
                     }
                 }
-                b"period" => {
+                5 => {
                     if !r.nil() {
                         m.period = r.int::<i64>()?;
                     }
                 }
-                b"profileId" => {
+                6 => {
                     if !r.nil() {
                         m.profile_id = r.bytes()?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                7 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                b"originalPayloadFormat" => {
+                8 => {
                     if !r.nil() {
                         m.original_payload_format = r.string()?;
                     }
                 }
-                b"originalPayload" => {
+                9 => {
                     if !r.nil() {
                         m.original_payload = r.bytes()?;
                     }
                 }
-                b"attributeIndices" => {
+                10 => {
                     if !r.nil() {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3184,22 +5298,54 @@ impl WriteBinary for otlp_proto::profiles::v1development::Link {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Link {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"traceId" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa7traceId",
+                            cbor: b"\x67traceId",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6spanId",
+                                cbor: b"\x66spanId",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"traceId" => 0,
+                    b"spanId" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                b"spanId" => {
+                1 => {
                     if !r.nil() {
                         m.span_id = r.bytes()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3233,22 +5379,54 @@ impl WriteBinary for otlp_proto::profiles::v1development::ValueType {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::ValueType {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"typeStrindex" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xactypeStrindex",
+                            cbor: b"\x6ctypeStrindex",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacunitStrindex",
+                                cbor: b"\x6cunitStrindex",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"typeStrindex" => 0,
+                    b"unitStrindex" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.type_strindex = r.int::<i32>()?;
                     }
                 }
-                b"unitStrindex" => {
+                1 => {
                     if !r.nil() {
                         m.unit_strindex = r.int::<i32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3322,37 +5500,105 @@ impl WriteBinary for otlp_proto::profiles::v1development::Sample {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Sample {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"stackIndex" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaastackIndex",
+                            cbor: b"\x6astackIndex",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb0attributeIndices",
+                                cbor: b"\x70attributeIndices",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9linkIndex",
+                                cbor: b"\x69linkIndex",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6values",
+                                cbor: b"\x66values",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb2timestampsUnixNano",
+                                cbor: b"\x72timestampsUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                match r.key()? {
+                    b"stackIndex" => 0,
+                    b"attributeIndices" => 1,
+                    b"linkIndex" => 2,
+                    b"values" => 3,
+                    b"timestampsUnixNano" => 4,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.stack_index = r.int::<i32>()?;
                     }
                 }
-                b"attributeIndices" => {
+                1 => {
                     if !r.nil() {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                b"linkIndex" => {
+                2 => {
                     if !r.nil() {
                         m.link_index = r.int::<i32>()?;
                     }
                 }
-                b"values" => {
+                3 => {
                     if !r.nil() {
                         m.values = r.array(|r| Ok(r.int::<i64>()?))?;
                     }
                 }
-                b"timestampsUnixNano" => {
+                4 => {
                     if !r.nil() {
                         m.timestamps_unix_nano = r.array(|r| Ok(r.int::<u64>()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3419,37 +5665,105 @@ impl WriteBinary for otlp_proto::profiles::v1development::Mapping {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Mapping {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"memoryStart" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xabmemoryStart",
+                            cbor: b"\x6bmemoryStart",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xabmemoryLimit",
+                                cbor: b"\x6bmemoryLimit",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaafileOffset",
+                                cbor: b"\x6afileOffset",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb0filenameStrindex",
+                                cbor: b"\x70filenameStrindex",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb0attributeIndices",
+                                cbor: b"\x70attributeIndices",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                match r.key()? {
+                    b"memoryStart" => 0,
+                    b"memoryLimit" => 1,
+                    b"fileOffset" => 2,
+                    b"filenameStrindex" => 3,
+                    b"attributeIndices" => 4,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.memory_start = r.int::<u64>()?;
                     }
                 }
-                b"memoryLimit" => {
+                1 => {
                     if !r.nil() {
                         m.memory_limit = r.int::<u64>()?;
                     }
                 }
-                b"fileOffset" => {
+                2 => {
                     if !r.nil() {
                         m.file_offset = r.int::<u64>()?;
                     }
                 }
-                b"filenameStrindex" => {
+                3 => {
                     if !r.nil() {
                         m.filename_strindex = r.int::<i32>()?;
                     }
                 }
-                b"attributeIndices" => {
+                4 => {
                     if !r.nil() {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3474,17 +5788,38 @@ impl WriteBinary for otlp_proto::profiles::v1development::Stack {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Stack {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"locationIndices" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaflocationIndices",
+                            cbor: b"\x6flocationIndices",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"locationIndices" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.location_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3544,32 +5879,88 @@ impl WriteBinary for otlp_proto::profiles::v1development::Location {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Location {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"mappingIndex" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xacmappingIndex",
+                            cbor: b"\x6cmappingIndex",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa7address",
+                                cbor: b"\x67address",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5lines",
+                                cbor: b"\x65lines",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb0attributeIndices",
+                                cbor: b"\x70attributeIndices",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                match r.key()? {
+                    b"mappingIndex" => 0,
+                    b"address" => 1,
+                    b"lines" => 2,
+                    b"attributeIndices" => 3,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.mapping_index = r.int::<i32>()?;
                     }
                 }
-                b"address" => {
+                1 => {
                     if !r.nil() {
                         m.address = r.int::<u64>()?;
                     }
                 }
-                b"lines" => {
+                2 => {
                     if !r.nil() {
                         m.lines = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"attributeIndices" => {
+                3 => {
                     if !r.nil() {
                         m.attribute_indices = r.array(|r| Ok(r.int::<i32>()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3613,27 +6004,71 @@ impl WriteBinary for otlp_proto::profiles::v1development::Line {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Line {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"functionIndex" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xadfunctionIndex",
+                            cbor: b"\x6dfunctionIndex",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4line",
+                                cbor: b"\x64line",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6column",
+                                cbor: b"\x66column",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"functionIndex" => 0,
+                    b"line" => 1,
+                    b"column" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.function_index = r.int::<i32>()?;
                     }
                 }
-                b"line" => {
+                1 => {
                     if !r.nil() {
                         m.line = r.int::<i64>()?;
                     }
                 }
-                b"column" => {
+                2 => {
                     if !r.nil() {
                         m.column = r.int::<i64>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3688,32 +6123,88 @@ impl WriteBinary for otlp_proto::profiles::v1development::Function {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::Function {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"nameStrindex" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xacnameStrindex",
+                            cbor: b"\x6cnameStrindex",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb2systemNameStrindex",
+                                cbor: b"\x72systemNameStrindex",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb0filenameStrindex",
+                                cbor: b"\x70filenameStrindex",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9startLine",
+                                cbor: b"\x69startLine",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                match r.key()? {
+                    b"nameStrindex" => 0,
+                    b"systemNameStrindex" => 1,
+                    b"filenameStrindex" => 2,
+                    b"startLine" => 3,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.name_strindex = r.int::<i32>()?;
                     }
                 }
-                b"systemNameStrindex" => {
+                1 => {
                     if !r.nil() {
                         m.system_name_strindex = r.int::<i32>()?;
                     }
                 }
-                b"filenameStrindex" => {
+                2 => {
                     if !r.nil() {
                         m.filename_strindex = r.int::<i32>()?;
                     }
                 }
-                b"startLine" => {
+                3 => {
                     if !r.nil() {
                         m.start_line = r.int::<i64>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3757,27 +6248,71 @@ impl WriteBinary for otlp_proto::profiles::v1development::KeyValueAndUnit {
     }
 }
 impl ReadBinary for otlp_proto::profiles::v1development::KeyValueAndUnit {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"keyStrindex" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xabkeyStrindex",
+                            cbor: b"\x6bkeyStrindex",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5value",
+                                cbor: b"\x65value",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacunitStrindex",
+                                cbor: b"\x6cunitStrindex",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"keyStrindex" => 0,
+                    b"value" => 1,
+                    b"unitStrindex" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.key_strindex = r.int::<i32>()?;
                     }
                 }
-                b"value" => {
+                1 => {
                     if !r.nil() {
                         m.value = Some(r.message()?);
                     }
                 }
-                b"unitStrindex" => {
+                2 => {
                     if !r.nil() {
                         m.unit_strindex = r.int::<i32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3817,22 +6352,54 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest
 }
 impl ReadBinary
 for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRequest {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceProfiles" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xb0resourceProfiles",
+                            cbor: b"\x70resourceProfiles",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaadictionary",
+                                cbor: b"\x6adictionary",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"resourceProfiles" => 0,
+                    b"dictionary" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_profiles = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"dictionary" => {
+                1 => {
                     if !r.nil() {
                         m.dictionary = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3856,17 +6423,38 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesServiceRespons
 }
 impl ReadBinary
 for otlp_proto::collector::profiles::v1development::ExportProfilesServiceResponse {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"partialSuccess" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaepartialSuccess",
+                            cbor: b"\x6epartialSuccess",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"partialSuccess" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3903,22 +6491,54 @@ for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess
 }
 impl ReadBinary
 for otlp_proto::collector::profiles::v1development::ExportProfilesPartialSuccess {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"rejectedProfiles" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xb0rejectedProfiles",
+                            cbor: b"\x70rejectedProfiles",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacerrorMessage",
+                                cbor: b"\x6cerrorMessage",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"rejectedProfiles" => 0,
+                    b"errorMessage" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.rejected_profiles = r.int::<i64>()?;
                     }
                 }
-                b"errorMessage" => {
+                1 => {
                     if !r.nil() {
                         m.error_message = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -3943,17 +6563,38 @@ impl WriteBinary for otlp_proto::trace::v1::TracesData {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::TracesData {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceSpans" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xadresourceSpans",
+                            cbor: b"\x6dresourceSpans",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"resourceSpans" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4001,27 +6642,71 @@ impl WriteBinary for otlp_proto::trace::v1::ResourceSpans {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::ResourceSpans {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resource" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa8resource",
+                            cbor: b"\x68resource",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaascopeSpans",
+                                cbor: b"\x6ascopeSpans",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"resource" => 0,
+                    b"scopeSpans" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource = Some(r.message()?);
                     }
                 }
-                b"scopeSpans" => {
+                1 => {
                     if !r.nil() {
                         m.scope_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4068,27 +6753,71 @@ impl WriteBinary for otlp_proto::trace::v1::ScopeSpans {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::ScopeSpans {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"scope" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa5scope",
+                            cbor: b"\x65scope",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5spans",
+                                cbor: b"\x65spans",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa9schemaUrl",
+                                cbor: b"\x69schemaUrl",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                match r.key()? {
+                    b"scope" => 0,
+                    b"spans" => 1,
+                    b"schemaUrl" => 2,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.scope = Some(r.message()?);
                     }
                 }
-                b"spans" => {
+                1 => {
                     if !r.nil() {
                         m.spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"schemaUrl" => {
+                2 => {
                     if !r.nil() {
                         m.schema_url = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4390,32 +7119,88 @@ impl WriteBinary for otlp_proto::trace::v1::Span {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::span::Event {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"timeUnixNano" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xactimeUnixNano",
+                            cbor: b"\x6ctimeUnixNano",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4name",
+                                cbor: b"\x64name",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaattributes",
+                                cbor: b"\x6aattributes",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                match r.key()? {
+                    b"timeUnixNano" => 0,
+                    b"name" => 1,
+                    b"attributes" => 2,
+                    b"droppedAttributesCount" => 3,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"name" => {
+                1 => {
                     if !r.nil() {
                         m.name = r.string()?;
                     }
                 }
-                b"attributes" => {
+                2 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                3 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4423,42 +7208,122 @@ impl ReadBinary for otlp_proto::trace::v1::span::Event {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::span::Link {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"traceId" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa7traceId",
+                            cbor: b"\x67traceId",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6spanId",
+                                cbor: b"\x66spanId",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaatraceState",
+                                cbor: b"\x6atraceState",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaattributes",
+                                cbor: b"\x6aattributes",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                match r.key()? {
+                    b"traceId" => 0,
+                    b"spanId" => 1,
+                    b"traceState" => 2,
+                    b"attributes" => 3,
+                    b"droppedAttributesCount" => 4,
+                    b"flags" => 5,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                b"spanId" => {
+                1 => {
                     if !r.nil() {
                         m.span_id = r.bytes()?;
                     }
                 }
-                b"traceState" => {
+                2 => {
                     if !r.nil() {
                         m.trace_state = r.string()?;
                     }
                 }
-                b"attributes" => {
+                3 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                4 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                b"flags" => {
+                5 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4466,92 +7331,292 @@ impl ReadBinary for otlp_proto::trace::v1::span::Link {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::Span {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"traceId" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa7traceId",
+                            cbor: b"\x67traceId",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6spanId",
+                                cbor: b"\x66spanId",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                if next <= 2
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaatraceState",
+                                cbor: b"\x6atraceState",
+                            }),
+                        )
+                {
+                    break 'key 2;
+                }
+                if next <= 3
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacparentSpanId",
+                                cbor: b"\x6cparentSpanId",
+                            }),
+                        )
+                {
+                    break 'key 3;
+                }
+                if next <= 4
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5flags",
+                                cbor: b"\x65flags",
+                            }),
+                        )
+                {
+                    break 'key 4;
+                }
+                if next <= 5
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4name",
+                                cbor: b"\x64name",
+                            }),
+                        )
+                {
+                    break 'key 5;
+                }
+                if next <= 6
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4kind",
+                                cbor: b"\x64kind",
+                            }),
+                        )
+                {
+                    break 'key 6;
+                }
+                if next <= 7
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb1startTimeUnixNano",
+                                cbor: b"\x71startTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 7;
+                }
+                if next <= 8
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xafendTimeUnixNano",
+                                cbor: b"\x6fendTimeUnixNano",
+                            }),
+                        )
+                {
+                    break 'key 8;
+                }
+                if next <= 9
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaattributes",
+                                cbor: b"\x6aattributes",
+                            }),
+                        )
+                {
+                    break 'key 9;
+                }
+                if next <= 10
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb6droppedAttributesCount",
+                                cbor: b"\x76droppedAttributesCount",
+                            }),
+                        )
+                {
+                    break 'key 10;
+                }
+                if next <= 11
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6events",
+                                cbor: b"\x66events",
+                            }),
+                        )
+                {
+                    break 'key 11;
+                }
+                if next <= 12
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb2droppedEventsCount",
+                                cbor: b"\x72droppedEventsCount",
+                            }),
+                        )
+                {
+                    break 'key 12;
+                }
+                if next <= 13
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa5links",
+                                cbor: b"\x65links",
+                            }),
+                        )
+                {
+                    break 'key 13;
+                }
+                if next <= 14
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xb1droppedLinksCount",
+                                cbor: b"\x71droppedLinksCount",
+                            }),
+                        )
+                {
+                    break 'key 14;
+                }
+                if next <= 15
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa6status",
+                                cbor: b"\x66status",
+                            }),
+                        )
+                {
+                    break 'key 15;
+                }
+                match r.key()? {
+                    b"traceId" => 0,
+                    b"spanId" => 1,
+                    b"traceState" => 2,
+                    b"parentSpanId" => 3,
+                    b"flags" => 4,
+                    b"name" => 5,
+                    b"kind" => 6,
+                    b"startTimeUnixNano" => 7,
+                    b"endTimeUnixNano" => 8,
+                    b"attributes" => 9,
+                    b"droppedAttributesCount" => 10,
+                    b"events" => 11,
+                    b"droppedEventsCount" => 12,
+                    b"links" => 13,
+                    b"droppedLinksCount" => 14,
+                    b"status" => 15,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.trace_id = r.bytes()?;
                     }
                 }
-                b"spanId" => {
+                1 => {
                     if !r.nil() {
                         m.span_id = r.bytes()?;
                     }
                 }
-                b"traceState" => {
+                2 => {
                     if !r.nil() {
                         m.trace_state = r.string()?;
                     }
                 }
-                b"parentSpanId" => {
+                3 => {
                     if !r.nil() {
                         m.parent_span_id = r.bytes()?;
                     }
                 }
-                b"flags" => {
+                4 => {
                     if !r.nil() {
                         m.flags = r.int::<u32>()?;
                     }
                 }
-                b"name" => {
+                5 => {
                     if !r.nil() {
                         m.name = r.string()?;
                     }
                 }
-                b"kind" => {
+                6 => {
                     if !r.nil() {
                         m.kind = r.int::<i32>()?;
                     }
                 }
-                b"startTimeUnixNano" => {
+                7 => {
                     if !r.nil() {
                         m.start_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"endTimeUnixNano" => {
+                8 => {
                     if !r.nil() {
                         m.end_time_unix_nano = r.int::<u64>()?;
                     }
                 }
-                b"attributes" => {
+                9 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedAttributesCount" => {
+                10 => {
                     if !r.nil() {
                         m.dropped_attributes_count = r.int::<u32>()?;
                     }
                 }
-                b"events" => {
+                11 => {
                     if !r.nil() {
                         m.events = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedEventsCount" => {
+                12 => {
                     if !r.nil() {
                         m.dropped_events_count = r.int::<u32>()?;
                     }
                 }
-                b"links" => {
+                13 => {
                     if !r.nil() {
                         m.links = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                b"droppedLinksCount" => {
+                14 => {
                     if !r.nil() {
                         m.dropped_links_count = r.int::<u32>()?;
                     }
                 }
-                b"status" => {
+                15 => {
                     if !r.nil() {
                         m.status = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4582,22 +7647,54 @@ impl WriteBinary for otlp_proto::trace::v1::Status {
     }
 }
 impl ReadBinary for otlp_proto::trace::v1::Status {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"message" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa7message",
+                            cbor: b"\x67message",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xa4code",
+                                cbor: b"\x64code",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"message" => 0,
+                    b"code" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.message = r.string()?;
                     }
                 }
-                b"code" => {
+                1 => {
                     if !r.nil() {
                         m.code = r.int::<i32>()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4622,17 +7719,38 @@ impl WriteBinary for otlp_proto::collector::trace::v1::ExportTraceServiceRequest
     }
 }
 impl ReadBinary for otlp_proto::collector::trace::v1::ExportTraceServiceRequest {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resourceSpans" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xadresourceSpans",
+                            cbor: b"\x6dresourceSpans",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"resourceSpans" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource_spans = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4654,17 +7772,38 @@ impl WriteBinary for otlp_proto::collector::trace::v1::ExportTraceServiceRespons
     }
 }
 impl ReadBinary for otlp_proto::collector::trace::v1::ExportTraceServiceResponse {
-    #[allow(unused_mut)]
+    #[allow(unused_variables, unused_assignments)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"partialSuccess" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xaepartialSuccess",
+                            cbor: b"\x6epartialSuccess",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                match r.key()? {
+                    b"partialSuccess" => 0,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.partial_success = Some(r.message()?);
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4699,22 +7838,54 @@ impl WriteBinary for otlp_proto::collector::trace::v1::ExportTracePartialSuccess
     }
 }
 impl ReadBinary for otlp_proto::collector::trace::v1::ExportTracePartialSuccess {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"rejectedSpans" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xadrejectedSpans",
+                            cbor: b"\x6drejectedSpans",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xacerrorMessage",
+                                cbor: b"\x6cerrorMessage",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"rejectedSpans" => 0,
+                    b"errorMessage" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.rejected_spans = r.int::<i64>()?;
                     }
                 }
-                b"errorMessage" => {
+                1 => {
                     if !r.nil() {
                         m.error_message = r.string()?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
@@ -4752,22 +7923,54 @@ impl WriteBinary for otlp_proto::processcontext::v1development::ProcessContext {
     }
 }
 impl ReadBinary for otlp_proto::processcontext::v1development::ProcessContext {
-    #[allow(unused_mut)]
     fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {
-            match r.key()? {
-                b"resource" => {
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {
+            let field = 'key: {
+                if r
+                    .eat(
+                        F::key(Key {
+                            msgpack: b"\xa8resource",
+                            cbor: b"\x68resource",
+                        }),
+                    )
+                {
+                    break 'key 0;
+                }
+                if next <= 1
+                    && r
+                        .eat(
+                            F::key(Key {
+                                msgpack: b"\xaaattributes",
+                                cbor: b"\x6aattributes",
+                            }),
+                        )
+                {
+                    break 'key 1;
+                }
+                match r.key()? {
+                    b"resource" => 0,
+                    b"attributes" => 1,
+                    other => {
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }
+                }
+            };
+            next = field + 1;
+            match field {
+                0 => {
                     if !r.nil() {
                         m.resource = Some(r.message()?);
                     }
                 }
-                b"attributes" => {
+                1 => {
                     if !r.nil() {
                         m.attributes = r.array(|r| Ok(r.message()?))?;
                     }
                 }
-                other => r.skip_entry(other)?,
+                _ => {}
             }
         }
         r.end();
