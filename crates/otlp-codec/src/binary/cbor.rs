@@ -150,6 +150,13 @@ impl BinaryReader for Cbor {
     #[inline(always)]
     fn int<T: TryFrom<i64> + TryFrom<u64>>(r: &mut Reader<'_, Self>) -> Result<T, Fail> {
         let initial = r.byte()?;
+        // The common forms first: small values and 64-bit ones (timestamps).
+        if initial < 24 {
+            return T::try_from(u64::from(initial)).map_err(|_| Fail);
+        }
+        if initial == 0x1b {
+            return T::try_from(u64::from_be_bytes(r.array_of()?)).map_err(|_| Fail);
+        }
         match initial & 0xe0 {
             0x00 => T::try_from(r.argument(initial)?).map_err(|_| Fail),
             0x20 => {

@@ -217,6 +217,14 @@ impl BinaryReader for MessagePack {
     #[inline(always)]
     fn int<T: TryFrom<i64> + TryFrom<u64>>(r: &mut Reader<'_, Self>) -> Result<T, Fail> {
         let marker = r.byte()?;
+        // The common forms first, ahead of the jump table: small values and
+        // `uint 64` (timestamps).
+        if marker <= 0x7f {
+            return T::try_from(u64::from(marker)).map_err(|_| Fail);
+        }
+        if marker == 0xcf {
+            return T::try_from(u64::from_be_bytes(r.array_of()?)).map_err(|_| Fail);
+        }
         let signed = match marker {
             0x00..=0x7f => return T::try_from(u64::from(marker)).map_err(|_| Fail),
             0xe0..=0xff => i64::from(i8::from_be_bytes([marker])),
