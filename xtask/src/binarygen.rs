@@ -5,13 +5,14 @@
 //! going through serde and rmp-serde or minicbor-serde.
 //! One impl per message serves both formats: it is generic over the format
 //! (`BinaryWriter` / `BinaryReader` in `otlp-codec/src/binary.rs`, with a
-//! MessagePack and a CBOR impl), and each key is a `Key` constant holding its
-//! encoding in both formats.
+//! MessagePack and a CBOR impl), and each field name is a `Key` constant
+//! holding its encoding as a map key in both formats.
 //!
 //! The readers give up on anything the serde path reads that they do not
 //! (hex ids, numeric strings, enum names, binary strings, …): the serde path
 //! then decodes.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use prost_types::field_descriptor_proto::{Label, Type};
@@ -24,9 +25,23 @@ use crate::strategies::{nested_module, rust_field, rust_path, upper_camel};
 /// The full name of the one recursive message, whose reading is depth-limited.
 const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
 
-/// A map key as a `Key` expression: its whole encoding (string header and
-/// name) in each format, as rmp-serde and minicbor-serde write it.
+/// The name of the `Key` constant of the field whose JSON name is `name`:
+/// `startTimeUnixNano` → `START_TIME_UNIX_NANO`.
 fn key(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The `Key` constant of the field whose JSON name is `name`: its whole
+/// encoding (string header and name) in each format, as rmp-serde and
+/// minicbor-serde write it.
+fn key_const(name: &str) -> String {
     let len = name.len();
     let msgpack = match len {
         0..32 => format!("\\x{:02x}", 0xa0 | len),
@@ -37,17 +52,38 @@ fn key(name: &str) -> String {
         0..24 => format!("\\x{:02x}", 0x60 | len),
         _ => format!("\\x78\\x{len:02x}"),
     };
-    format!("Key {{ msgpack: b\"{msgpack}{name}\", cbor: b\"{cbor}{name}\" }}")
+    format!(
+        "const {}: Key = Key {{ msgpack: b\"{msgpack}{name}\", cbor: b\"{cbor}{name}\" }};",
+        key(name)
+    )
 }
 
-/// Renders the generic writer and reader impls of every message of the
-/// `opentelemetry.*` packages.
+/// The JSON names of the fields of `message` and its nested messages.
+fn json_names(message: &DescriptorProto, names: &mut BTreeSet<String>) {
+    names.extend(message.field.iter().map(|field| json_name(field.name())));
+    for nested in &message.nested_type {
+        json_names(nested, names);
+    }
+}
+
+/// Renders a `Key` constant per field name, then the generic writer and
+/// reader impls of every message of the `opentelemetry.*` packages.
 pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
+    let files = || {
+        descriptors
+            .file
+            .iter()
+            .filter(|file| file.package().starts_with("opentelemetry."))
+    };
+    let mut names = BTreeSet::new();
+    for message in files().flat_map(|file| &file.message_type) {
+        json_names(message, &mut names);
+    }
     let mut out = String::from("use super::*;\n");
-    for file in &descriptors.file {
-        if !file.package().starts_with("opentelemetry.") {
-            continue;
-        }
+    for name in &names {
+        let _ = writeln!(out, "{}", key_const(name));
+    }
+    for file in files() {
         for message in &file.message_type {
             render_writer(file.package(), &[], message, &mut out);
             render_reader(file.package(), &[], message, &mut out);
@@ -305,13 +341,16 @@ mod tests {
     #[test]
     fn keys_carry_their_string_header() {
         assert_eq!(
-            key("name"),
-            r#"Key { msgpack: b"\xa4name", cbor: b"\x64name" }"#
+            key_const("startTimeUnixNano"),
+            r#"const START_TIME_UNIX_NANO: Key = Key { msgpack: b"\xb1startTimeUnixNano", cbor: b"\x71startTimeUnixNano" };"#
         );
         let long = "a".repeat(40);
         assert_eq!(
-            key(&long),
-            format!(r#"Key {{ msgpack: b"\xd9\x28{long}", cbor: b"\x78\x28{long}" }}"#)
+            key_const(&long),
+            format!(
+                r#"const {}: Key = Key {{ msgpack: b"\xd9\x28{long}", cbor: b"\x78\x28{long}" }};"#,
+                long.to_uppercase()
+            )
         );
     }
 }
