@@ -12,7 +12,9 @@
 //!   $CARGO_TARGET_DIR/release/examples/codec_interleaved metrics 200
 //! ```
 //!
-//! Arguments: `traces|metrics|logs` and the number of rounds (default 100).
+//! Arguments: `traces|metrics|logs`, the number of rounds (default 100), and
+//! `sequential` to run each codec's rounds back to back instead (as criterion
+//! does), to compare the two.
 
 use std::time::{Duration, Instant};
 
@@ -33,15 +35,20 @@ fn main() {
         .get(1)
         .map(|n| n.parse().expect("rounds: a number"))
         .unwrap_or(100);
+    let sequential = args.get(2).map(String::as_str) == Some("sequential");
     match args.first().map(String::as_str) {
-        Some("traces") => run::<trace::v1::ExportTraceServiceRequest>(Signal::Traces, rounds),
-        Some("metrics") => run::<metrics::v1::ExportMetricsServiceRequest>(Signal::Metrics, rounds),
-        Some("logs") => run::<logs::v1::ExportLogsServiceRequest>(Signal::Logs, rounds),
-        _ => panic!("usage: codec_interleaved traces|metrics|logs [rounds]"),
+        Some("traces") => {
+            run::<trace::v1::ExportTraceServiceRequest>(Signal::Traces, rounds, sequential)
+        }
+        Some("metrics") => {
+            run::<metrics::v1::ExportMetricsServiceRequest>(Signal::Metrics, rounds, sequential)
+        }
+        Some("logs") => run::<logs::v1::ExportLogsServiceRequest>(Signal::Logs, rounds, sequential),
+        _ => panic!("usage: codec_interleaved traces|metrics|logs [rounds] [sequential]"),
     }
 }
 
-fn run<M: OtlpMessage>(signal: Signal, rounds: usize) {
+fn run<M: OtlpMessage>(signal: Signal, rounds: usize, sequential: bool) {
     let pb = otlp_benches::protobuf(signal);
     let message: M = Codec::Protobuf
         .decode(pb.clone())
@@ -50,15 +57,24 @@ fn run<M: OtlpMessage>(signal: Signal, rounds: usize) {
         .iter()
         .map(|(codec, _)| Bytes::from(codec.encode_to_vec(&message).expect("encodes")))
         .collect();
+    let decode = |i: usize| {
+        let start = Instant::now();
+        // Dropping the message is part of what a receiver pays.
+        drop(std::hint::black_box(
+            CODECS[i].0.decode::<M>(bodies[i].clone()).expect("decodes"),
+        ));
+        start.elapsed()
+    };
     let mut times = vec![Vec::with_capacity(rounds); CODECS.len()];
-    for _ in 0..rounds {
-        for (i, (codec, _)) in CODECS.iter().enumerate() {
-            let start = Instant::now();
-            // Dropping the message is part of what a receiver pays.
-            drop(std::hint::black_box(
-                codec.decode::<M>(bodies[i].clone()).expect("decodes"),
-            ));
-            times[i].push(start.elapsed());
+    if sequential {
+        for (i, t) in times.iter_mut().enumerate() {
+            t.extend((0..rounds).map(|_| decode(i)));
+        }
+    } else {
+        for _ in 0..rounds {
+            for (i, t) in times.iter_mut().enumerate() {
+                t.push(decode(i));
+            }
         }
     }
     for t in &mut times {
