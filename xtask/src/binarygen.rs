@@ -3,14 +3,16 @@
 //! mapping as the serde impls of `serdegen` (field order, names, omitted
 //! defaults, value forms), but writing and reading bytes directly instead of
 //! going through serde and rmp-serde or minicbor-serde.
-//! `otlp-codec/src/msgpack.rs` and `src/cbor.rs` hold the value writers and
-//! the `Reader` they call; both readers have the same methods, so the reading
-//! code differs only in the trait it implements.
+//! One impl per message serves both formats: it is generic over the format
+//! (`BinaryWriter` / `BinaryReader` in `otlp-codec/src/binary.rs`, with a
+//! MessagePack and a CBOR impl), and each field name is a `Key` constant
+//! holding its encoding as a map key in both formats.
 //!
 //! The readers give up on anything the serde path reads that they do not
 //! (hex ids, numeric strings, enum names, binary strings, …): the serde path
 //! then decodes.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use prost_types::field_descriptor_proto::{Label, Type};
@@ -23,56 +25,68 @@ use crate::strategies::{nested_module, rust_field, rust_path, upper_camel};
 /// The full name of the one recursive message, whose reading is depth-limited.
 const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
 
-/// A binary encoding with OTLP/JSON's field names.
-#[derive(Clone, Copy)]
-pub(crate) enum Format {
-    MessagePack,
-    Cbor,
+/// The name of the `Key` constant of the field whose JSON name is `name`:
+/// `startTimeUnixNano` → `START_TIME_UNIX_NANO`.
+fn key(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
-impl Format {
-    /// The name of the writer trait and its method.
-    fn writer(self) -> (&'static str, &'static str) {
-        match self {
-            Self::MessagePack => ("WriteMsgpack", "write_msgpack"),
-            Self::Cbor => ("WriteCbor", "write_cbor"),
-        }
-    }
+/// The `Key` constant of the field whose JSON name is `name`: its whole
+/// encoding (string header and name) in each format, as rmp-serde and
+/// minicbor-serde write it.
+fn key_const(name: &str) -> String {
+    let len = name.len();
+    let msgpack = match len {
+        0..32 => format!("\\x{:02x}", 0xa0 | len),
+        32..256 => format!("\\xd9\\x{len:02x}"),
+        _ => panic!("field name {name} is too long for a one-byte string length"),
+    };
+    let cbor = match len {
+        0..24 => format!("\\x{:02x}", 0x60 | len),
+        _ => format!("\\x78\\x{len:02x}"),
+    };
+    format!(
+        "const {}: Key = Key {{ msgpack: b\"{msgpack}{name}\", cbor: b\"{cbor}{name}\" }};",
+        key(name)
+    )
+}
 
-    /// The name of the reader trait and its method.
-    fn reader(self) -> (&'static str, &'static str) {
-        match self {
-            Self::MessagePack => ("ReadMsgpack", "read_msgpack"),
-            Self::Cbor => ("ReadCbor", "read_cbor"),
-        }
-    }
-
-    /// A map key as the byte string literal of its whole encoding (string
-    /// header and name), as rmp-serde or minicbor-serde writes it.
-    fn key_literal(self, name: &str) -> String {
-        let len = name.len();
-        let header = match (self, len) {
-            (Self::MessagePack, 0..32) => format!("\\x{:02x}", 0xa0 | len),
-            (Self::MessagePack, 32..256) => format!("\\xd9\\x{len:02x}"),
-            (Self::Cbor, 0..24) => format!("\\x{:02x}", 0x60 | len),
-            (Self::Cbor, 24..256) => format!("\\x78\\x{len:02x}"),
-            _ => panic!("field name {name} is too long for a one-byte string length"),
-        };
-        format!("b\"{header}{name}\"")
+/// The JSON names of the fields of `message` and its nested messages.
+fn json_names(message: &DescriptorProto, names: &mut BTreeSet<String>) {
+    names.extend(message.field.iter().map(|field| json_name(field.name())));
+    for nested in &message.nested_type {
+        json_names(nested, names);
     }
 }
 
-/// Renders the writer and reader impls of `format` for every message of the
-/// `opentelemetry.*` packages.
-pub(crate) fn render(descriptors: &FileDescriptorSet, format: Format) -> String {
+/// Renders a `Key` constant per field name, then the generic writer and
+/// reader impls of every message of the `opentelemetry.*` packages.
+pub(crate) fn render(descriptors: &FileDescriptorSet) -> String {
+    let files = || {
+        descriptors
+            .file
+            .iter()
+            .filter(|file| file.package().starts_with("opentelemetry."))
+    };
+    let mut names = BTreeSet::new();
+    for message in files().flat_map(|file| &file.message_type) {
+        json_names(message, &mut names);
+    }
     let mut out = String::from("use super::*;\n");
-    for file in &descriptors.file {
-        if !file.package().starts_with("opentelemetry.") {
-            continue;
-        }
+    for name in &names {
+        let _ = writeln!(out, "{}", key_const(name));
+    }
+    for file in files() {
         for message in &file.message_type {
-            render_writer(file.package(), &[], message, format, &mut out);
-            render_reader(file.package(), &[], message, format, &mut out);
+            render_writer(file.package(), &[], message, &mut out);
+            render_reader(file.package(), &[], message, &mut out);
         }
     }
     out
@@ -94,47 +108,95 @@ fn read_value(field: &FieldDescriptorProto) -> String {
     }
 }
 
-fn render_reader(
-    package: &str,
-    parents: &[&str],
-    message: &DescriptorProto,
-    format: Format,
-    out: &mut String,
-) {
+fn render_reader(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
     for nested in &message.nested_type {
-        render_reader(package, &path, nested, format, out);
+        render_reader(package, &path, nested, out);
     }
-    let (read_trait, read_fn) = format.reader();
     let rust = proto_path(&rust_path(package, &path));
     let full_name = format!("{package}.{}", path.join("."));
 
-    // Nil leaves a field as it is, and a later duplicate key wins: the serde
-    // impls' rules.
-    let mut arms = String::new();
-    for field in &message.field {
-        let json = json_name(field.name());
-        let assign = assign_field(package, &path, message, field, &read_value(field), "r");
-        let _ = writeln!(arms, "b\"{json}\" => if !r.nil() {{ {assign}; }},");
-    }
     let (enter, leave) = if full_name == ANY_VALUE {
         ("r.enter_any()?;", "r.leave_any();")
     } else {
         ("", "")
     };
+    if message.field.is_empty() {
+        let _ = write!(
+            out,
+            r#"
+impl ReadBinary for {rust} {{
+    fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {{
+        for _ in 0..r.begin_map()? {{
+            let key = r.key()?;
+            r.skip_entry(key)?;
+        }}
+        r.end();
+        Ok(Self::default())
+    }}
+}}
+"#
+        );
+        return;
+    }
+
+    // The writers write the fields in declaration order, so the key after
+    // field `i` is most likely one of the fields after it: those are tried
+    // first, in order, each as its whole encoding (header and name) compared
+    // at the cursor; any other key (reordered, unknown, or in an unusual
+    // string form) goes through the general `key()` and `match`, with the
+    // same result. Nil leaves a field as it is, and a later duplicate key
+    // wins: the serde impls' rules.
+    let mut expected = String::new();
+    let mut names = String::new();
+    let mut arms = String::new();
+    for (i, field) in message.field.iter().enumerate() {
+        let json = json_name(field.name());
+        let guard = if i == 0 {
+            String::new()
+        } else {
+            format!("next <= {i} && ")
+        };
+        let _ = writeln!(
+            expected,
+            "if {guard}r.eat(F::key({})) {{ break 'key {i}; }}",
+            key(&json)
+        );
+        let _ = writeln!(names, "b\"{json}\" => {i},");
+        let assign = assign_field(package, &path, message, field, &read_value(field), "r");
+        let _ = writeln!(arms, "{i} => if !r.nil() {{ {assign}; }},");
+    }
+    // With one field, `next` is never compared.
+    let allow = if message.field.len() == 1 {
+        "#[allow(unused_variables, unused_assignments)]"
+    } else {
+        ""
+    };
     let _ = write!(
         out,
         r#"
-impl {read_trait} for {rust} {{
-    #[allow(unused_mut)]
-    fn {read_fn}(r: &mut Reader<'_>) -> Result<Self, Fail> {{
+impl ReadBinary for {rust} {{
+    {allow}
+    fn read<F: BinaryReader>(r: &mut Reader<'_, F>) -> Result<Self, Fail> {{
         {enter}
         let mut m = Self::default();
-        for _ in 0..r.begin_map()? {{
-            match r.key()? {{
+        let mut next = 0;
+        'entries: for _ in 0..r.begin_map()? {{
+            let field = 'key: {{
+                {expected}
+                match r.key()? {{
+                    {names}
+                    other => {{
+                        r.skip_entry(other)?;
+                        continue 'entries;
+                    }}
+                }}
+            }};
+            next = field + 1;
+            match field {{
                 {arms}
-                other => r.skip_entry(other)?,
+                _ => {{}}
             }}
         }}
         r.end();
@@ -147,9 +209,9 @@ impl {read_trait} for {rust} {{
 }
 
 /// The statement writing one value `v` (a reference) of `field`'s type.
-fn write_value(field: &FieldDescriptorProto, v: &str, format: Format) -> String {
+fn write_value(field: &FieldDescriptorProto, v: &str) -> String {
     match field.r#type() {
-        Type::Double => format!("double(out, *{v})"),
+        Type::Double => format!("W::double(out, *{v})"),
         Type::Int64
         | Type::Sint64
         | Type::Sfixed64
@@ -157,18 +219,15 @@ fn write_value(field: &FieldDescriptorProto, v: &str, format: Format) -> String 
         | Type::Sint32
         | Type::Sfixed32
         | Type::Enum => {
-            format!("sint(out, i64::from(*{v}))")
+            format!("W::sint(out, i64::from(*{v}))")
         }
         Type::Uint64 | Type::Fixed64 | Type::Uint32 | Type::Fixed32 => {
-            format!("uint(out, u64::from(*{v}))")
+            format!("W::uint(out, u64::from(*{v}))")
         }
-        Type::Bool => format!("boolean(out, *{v})"),
-        Type::String => format!("string(out, {v})"),
-        Type::Bytes => format!("binary(out, {v})"),
-        Type::Message => {
-            let (write_trait, write_fn) = format.writer();
-            format!("{write_trait}::{write_fn}({v}, out)")
-        }
+        Type::Bool => format!("W::boolean(out, *{v})"),
+        Type::String => format!("W::string(out, {v})"),
+        Type::Bytes => format!("W::binary(out, {v})"),
+        Type::Message => format!("WriteBinary::write::<W>({v}, out)"),
         other => panic!("unsupported field type {other:?} for {}", field.name()),
     }
 }
@@ -183,27 +242,16 @@ fn present(field: &FieldDescriptorProto, access: &str) -> String {
     }
 }
 
-fn render_writer(
-    package: &str,
-    parents: &[&str],
-    message: &DescriptorProto,
-    format: Format,
-    out: &mut String,
-) {
+fn render_writer(package: &str, parents: &[&str], message: &DescriptorProto, out: &mut String) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(message.name());
     for nested in &message.nested_type {
-        render_writer(package, &path, nested, format, out);
+        render_writer(package, &path, nested, out);
     }
-    let (write_trait, write_fn) = format.writer();
     let rust = proto_path(&rust_path(package, &path));
 
-    let entry = |json: &str, write: &str| {
-        format!(
-            "out.extend_from_slice({}); {write};",
-            format.key_literal(json)
-        )
-    };
+    let entry =
+        |json: &str, write: &str| format!("out.extend_from_slice(W::key({})); {write};", key(json));
     // The map header counts the entries first, as the serde impls do.
     let mut count = Vec::new();
     let mut body = String::new();
@@ -234,7 +282,7 @@ fn render_writer(
                 let _ = write!(
                     body,
                     "Some({variant}(v)) => {{ {} }}",
-                    entry(&json_name(member.name()), &write_value(member, "v", format))
+                    entry(&json_name(member.name()), &write_value(member, "v"))
                 );
             }
             body.push_str("None => {} }");
@@ -243,8 +291,8 @@ fn render_writer(
         if field.label() == Label::Repeated {
             count.push(format!("usize::from(!{access}.is_empty())"));
             let write = format!(
-                "array(out, {access}.len()); for v in &{access} {{ {}; }}",
-                write_value(field, "v", format)
+                "W::array(out, {access}.len()); for v in &{access} {{ {}; }}",
+                write_value(field, "v")
             );
             let _ = write!(
                 body,
@@ -256,7 +304,7 @@ fn render_writer(
             let _ = write!(
                 body,
                 "if let Some(v) = &{access} {{ {} }}",
-                entry(&json, &write_value(field, "v", format))
+                entry(&json, &write_value(field, "v"))
             );
         } else {
             let present = present(field, &access);
@@ -264,7 +312,7 @@ fn render_writer(
             let _ = write!(
                 body,
                 "if {present} {{ {} }}",
-                entry(&json, &write_value(field, &format!("&{access}"), format))
+                entry(&json, &write_value(field, &format!("&{access}")))
             );
         }
     }
@@ -276,9 +324,9 @@ fn render_writer(
     let _ = write!(
         out,
         r#"
-impl {write_trait} for {rust} {{
-    fn {write_fn}(&self, out: &mut Vec<u8>) {{
-        map(out, {count});
+impl WriteBinary for {rust} {{
+    fn write<W: BinaryWriter>(&self, out: &mut Vec<u8>) {{
+        W::map(out, {count});
         {body}
     }}
 }}
@@ -292,16 +340,17 @@ mod tests {
 
     #[test]
     fn keys_carry_their_string_header() {
-        assert_eq!(Format::MessagePack.key_literal("name"), r#"b"\xa4name""#);
-        assert_eq!(Format::Cbor.key_literal("name"), r#"b"\x64name""#);
+        assert_eq!(
+            key_const("startTimeUnixNano"),
+            r#"const START_TIME_UNIX_NANO: Key = Key { msgpack: b"\xb1startTimeUnixNano", cbor: b"\x71startTimeUnixNano" };"#
+        );
         let long = "a".repeat(40);
         assert_eq!(
-            Format::MessagePack.key_literal(&long),
-            format!(r#"b"\xd9\x28{long}""#)
-        );
-        assert_eq!(
-            Format::Cbor.key_literal(&long),
-            format!(r#"b"\x78\x28{long}""#)
+            key_const(&long),
+            format!(
+                r#"const {}: Key = Key {{ msgpack: b"\xd9\x28{long}", cbor: b"\x78\x28{long}" }};"#,
+                long.to_uppercase()
+            )
         );
     }
 }

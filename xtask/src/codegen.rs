@@ -87,19 +87,11 @@ pub(crate) fn generate_codec(root: &Path) -> Result<BTreeMap<String, String>, St
         crate::protogen::render_encode(&descriptors)
     ))?;
     let json = format_rust(&crate::jsongen::render(&descriptors))?;
-    let msgpack = format_rust(&crate::binarygen::render(
-        &descriptors,
-        crate::binarygen::Format::MessagePack,
-    ))?;
-    let cbor = format_rust(&crate::binarygen::render(
-        &descriptors,
-        crate::binarygen::Format::Cbor,
-    ))?;
+    let binary = format_rust(&crate::binarygen::render(&descriptors))?;
     Ok(BTreeMap::from([
         ("serde.rs".to_string(), format!("{HEADER}{serde}")),
         ("json.rs".to_string(), format!("{HEADER}{json}")),
-        ("msgpack.rs".to_string(), format!("{HEADER}{msgpack}")),
-        ("cbor.rs".to_string(), format!("{HEADER}{cbor}")),
+        ("binary.rs".to_string(), format!("{HEADER}{binary}")),
         ("protobuf.rs".to_string(), format!("{HEADER}{protobuf}")),
     ]))
 }

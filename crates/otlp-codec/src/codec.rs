@@ -323,19 +323,19 @@ macro_rules! otlp_messages {
             }
             #[cfg(feature = "msgpack")]
             fn write_msgpack(&self, buf: &mut Vec<u8>) {
-                crate::msgpack::WriteMsgpack::write_msgpack(self, buf)
+                crate::binary::WriteBinary::write::<crate::binary::MessagePack>(self, buf)
             }
             #[cfg(feature = "msgpack")]
             fn read_msgpack(body: &Bytes) -> Option<Self> {
-                crate::msgpack::decode(body).ok()
+                crate::binary::decode::<crate::binary::MessagePack, _>(body).ok()
             }
             #[cfg(feature = "cbor")]
             fn write_cbor(&self, buf: &mut Vec<u8>) {
-                crate::cbor::WriteCbor::write_cbor(self, buf)
+                crate::binary::WriteBinary::write::<crate::binary::Cbor>(self, buf)
             }
             #[cfg(feature = "cbor")]
             fn read_cbor(body: &Bytes) -> Option<Self> {
-                crate::cbor::decode(body).ok()
+                crate::binary::decode::<crate::binary::Cbor, _>(body).ok()
             }
             #[cfg(feature = "_serde")]
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
