@@ -30,7 +30,12 @@ Examples:
 
 Retryable failures (UNAVAILABLE, 503, a refused connection…) are retried for
 --retry-for seconds; a partial success is reported, never retried. Exit
-status 1 when any request failed for good.")]
+status 1 when any request failed for good.
+
+Behind a forward proxy: HTTPS_PROXY (https://, wss://), HTTP_PROXY (http://,
+ws://) and NO_PROXY are honoured, as by the OpenTelemetry SDKs; credentials go
+in the URL (http://user:password@proxy:3128). Loopback endpoints are always
+reached directly.")]
 pub(crate) struct Args {
     #[command(flatten)]
     exporter: ExporterArgs,

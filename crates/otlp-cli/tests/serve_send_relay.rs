@@ -451,3 +451,78 @@ fn serve_over_mutual_tls_takes_grpc_http_and_websocket_exports() {
     assert!(said.contains("received 150 spans in 3 requests"), "{said}");
     assert_eq!(records_written(&out), [150, 150, 150]);
 }
+
+#[test]
+fn send_goes_through_the_proxy_the_environment_names() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the proxy");
+    let proxy = runtime
+        .block_on(otlp_datagen::proxy::TestProxy::with_credentials(
+            "otel", "secret",
+        ))
+        .expect("the proxy starts");
+    let proxy_url = proxy.url().replace("http://", "http://otel:secret@");
+    let out = temp_file("proxied.jsonl");
+    let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
+    // A name only the proxy can resolve: loopback endpoints are never proxied.
+    let name = |address: &str| {
+        let addr: std::net::SocketAddr = address.trim_start_matches("http://").parse().unwrap();
+        let host_port = format!("collector.test:{}", addr.port());
+        proxy.resolve(&host_port, addr);
+        host_port
+    };
+    let (grpc, http) = (name(&serve.grpc), name(&serve.http));
+    for (protocol, endpoint) in [
+        ("grpc", format!("http://{grpc}")),
+        ("http/protobuf", format!("http://{http}")),
+        ("ws", format!("ws://{http}")),
+    ] {
+        let sent = otlp()
+            .env("HTTP_PROXY", &proxy_url)
+            .env_remove("http_proxy")
+            .env("NO_PROXY", "example.com")
+            .args(["send", "--endpoint", &endpoint, "--protocol", protocol])
+            .args(["--count", "1", "--records", "20", "--timeout", "20"])
+            .output()
+            .expect("the binary runs");
+        assert!(
+            sent.status.success(),
+            "{protocol}: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    assert_eq!(records_written(&out), [60, 60, 60]);
+    let seen = proxy.seen();
+    let asked: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.target.as_str()))
+        .collect();
+    assert!(asked.contains(&("CONNECT", grpc.as_str())), "{asked:?}");
+    assert!(asked.contains(&("CONNECT", http.as_str())), "{asked:?}");
+    assert!(
+        asked.iter().any(|(method, target)| *method == "POST"
+            && target.starts_with(&format!("http://{http}/v1/"))),
+        "{asked:?}"
+    );
+    assert!(seen.iter().all(|s| s.authorization.is_some()), "{seen:?}");
+
+    // A proxy the exporters cannot use is an error that names its variable.
+    let refused = otlp()
+        .env("HTTP_PROXY", "socks5://proxy.example:1080")
+        .args([
+            "send",
+            "--endpoint",
+            &format!("http://{http}"),
+            "--count",
+            "1",
+        ])
+        .output()
+        .expect("the binary runs");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("HTTP_PROXY") && said.contains("only http:// proxies"),
+        "{said}"
+    );
+}

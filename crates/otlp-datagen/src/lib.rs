@@ -23,6 +23,8 @@
 //!
 //! - [`pki`] (feature `pki`): a private CA and leaf certificates for TLS
 //!   tests.
+//! - [`proxy`] (feature `proxy`): a forward proxy on 127.0.0.1 for tests of
+//!   clients behind `HTTPS_PROXY` / `HTTP_PROXY`.
 //!
 //! The generator is not byte-for-byte identical to the files: compare sizes with
 //! `encoded_len` when it matters.
@@ -69,6 +71,9 @@ mod metrics;
 #[cfg(feature = "pki")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pki")))]
 pub mod pki;
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub mod proxy;
 mod traces;
 
 use otlp_proto::collector::logs::v1::ExportLogsServiceRequest;

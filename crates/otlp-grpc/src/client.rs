@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body_util::BodyExt;
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
+use otlp_transport::proxy::{Proxies, Proxy, ProxyError, TunnelError};
 use otlp_transport::{
     Encoded, ExportError, ExportResponse, Outcome, Payload, WireFormat, grpc_code,
 };
@@ -53,6 +54,7 @@ pub struct ClientBuilder {
     connections: usize,
     concurrency_limit: usize,
     stream_window: Option<usize>,
+    proxies: Option<Proxies>,
     #[cfg(feature = "tls")]
     tls: crate::tls::ClientTls,
 }
@@ -73,6 +75,7 @@ impl Default for ClientBuilder {
             connections: DEFAULT_CONNECTIONS,
             concurrency_limit: DEFAULT_CONCURRENCY_LIMIT,
             stream_window: None,
+            proxies: None,
             #[cfg(feature = "tls")]
             tls: crate::tls::ClientTls::default(),
         }
@@ -227,6 +230,17 @@ impl ClientBuilder {
         self
     }
 
+    /// The forward proxies to reach the endpoints through (a `CONNECT`
+    /// tunnel, as gRPC clients do). Default: the environment's
+    /// `HTTPS_PROXY` (for `https://`), `HTTP_PROXY` (for `http://`) and
+    /// `NO_PROXY`, read when the client is built (see
+    /// [`otlp_transport::proxy`]); [`Proxies::none`] to always connect
+    /// directly.
+    pub fn proxy(mut self, proxies: Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
     /// Checks the configuration. Connects lazily, on the first export, so it
     /// needs no runtime.
     pub fn build(self) -> Result<Client, BuildError> {
@@ -247,6 +261,10 @@ impl ClientBuilder {
         #[cfg(not(feature = "tls"))]
         let tls: Option<()> = None;
 
+        let proxies = match &self.proxies {
+            Some(proxies) => proxies.clone(),
+            None => Proxies::from_env()?,
+        };
         let mut endpoints = Vec::with_capacity(self.endpoints.len());
         for given in &self.endpoints {
             let uri = if given.contains("://") {
@@ -307,7 +325,22 @@ impl ClientBuilder {
                     .http2_keep_alive_interval(interval)
                     .keep_alive_timeout(timeout);
             }
-            endpoints.push((uri, endpoint));
+            let proxy = {
+                let target = endpoint.uri();
+                let secure = target.scheme_str() == Some("https");
+                proxies
+                    .for_target(
+                        secure,
+                        target.host().unwrap_or_default(),
+                        target.port_u16().unwrap_or(if secure { 443 } else { 80 }),
+                    )
+                    .cloned()
+            };
+            endpoints.push(Route {
+                uri,
+                endpoint,
+                proxy,
+            });
         }
 
         let mut headers = HeaderMap::new();
@@ -375,7 +408,7 @@ impl std::fmt::Debug for Client {
                     .inner
                     .endpoints
                     .iter()
-                    .map(|(uri, _)| uri)
+                    .map(|route| &route.uri)
                     .collect::<Vec<_>>(),
             )
             .field("connections", &self.inner.connections)
@@ -450,10 +483,61 @@ pub enum BuildError {
     /// A count that must be at least one is zero.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// A proxy variable (`HTTPS_PROXY`, `HTTP_PROXY`) cannot be used.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+}
+
+/// One endpoint and how it is reached.
+struct Route {
+    uri: String,
+    endpoint: Endpoint,
+    proxy: Option<Proxy>,
+}
+
+impl Route {
+    fn channel(&self) -> Channel {
+        match &self.proxy {
+            None => self.endpoint.connect_lazy(),
+            // TLS, when configured, runs inside the tunnel (tonic wraps the
+            // connector).
+            Some(proxy) => self
+                .endpoint
+                .connect_with_connector_lazy(Tunnel(proxy.clone())),
+        }
+    }
+}
+
+/// Connects through a `CONNECT` tunnel of the proxy.
+#[derive(Clone)]
+struct Tunnel(Proxy);
+
+impl Service<http::Uri> for Tunnel {
+    type Response = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
+    type Error = TunnelError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, TunnelError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TunnelError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let proxy = self.0.clone();
+        Box::pin(async move {
+            let secure = uri.scheme_str() == Some("https");
+            let host = uri.host().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+            proxy
+                .tunnel(host, port)
+                .await
+                .map(hyper_util::rt::TokioIo::new)
+        })
+    }
 }
 
 pub(crate) struct Inner {
-    endpoints: Vec<(String, Endpoint)>,
+    endpoints: Vec<Route>,
     connections: usize,
     /// Opened on first use: a tonic channel spawns its connection task, which
     /// needs the runtime `build` must not require.
@@ -563,11 +647,11 @@ impl Inner {
     pub(crate) fn channel(&self) -> (&str, Channel) {
         let channels = self.channels.get_or_init(|| {
             (0..self.connections)
-                .flat_map(|_| self.endpoints.iter().map(|(_, e)| e.connect_lazy()))
+                .flat_map(|_| self.endpoints.iter().map(Route::channel))
                 .collect()
         });
         let index = self.next.fetch_add(1, Ordering::Relaxed) % channels.len();
-        let uri = &self.endpoints[index % self.endpoints.len()].0;
+        let uri = &self.endpoints[index % self.endpoints.len()].uri;
         (uri, channels[index].clone())
     }
 

@@ -24,7 +24,9 @@
 //!   calls, round-robin over several connections to each of several
 //!   endpoints, with a limit on calls in flight, a per-call deadline
 //!   (`grpc-timeout`), custom metadata, a bearer token, keepalive, TLS and
-//!   mutual TLS. Every failure is classified by
+//!   mutual TLS, and forward proxies (`HTTPS_PROXY` / `HTTP_PROXY` /
+//!   `NO_PROXY` or [`ClientBuilder::proxy`]: a `CONNECT` tunnel, as gRPC
+//!   clients do). Every failure is classified by
 //!   [`ExportError::from_grpc_code`](otlp_transport::ExportError::from_grpc_code):
 //!   retryable, throttled with the `RetryInfo` delay, or permanent; a partial
 //!   success is an [`Outcome`](otlp_transport::Outcome), never an error.

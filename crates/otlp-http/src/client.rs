@@ -17,6 +17,7 @@ use http::{HeaderMap, HeaderValue, Request, Uri};
 use http_body_util::Full;
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
+use otlp_transport::proxy::{Proxies, ProxyError};
 use otlp_transport::{
     DEFAULT_MAX_REQUEST_SIZE, Encoded, ExportError, ExportResponse, Outcome, Payload, Signal,
     WireFormat,
@@ -82,6 +83,7 @@ pub struct ClientBuilder {
     protocol: Protocol,
     max_connections: usize,
     idle_timeout: Duration,
+    proxies: Option<Proxies>,
     #[cfg(feature = "tls")]
     tls: Option<rustls::ClientConfig>,
 }
@@ -102,6 +104,7 @@ impl Default for ClientBuilder {
             protocol: Protocol::Http1,
             max_connections: 8,
             idle_timeout: Duration::from_secs(50),
+            proxies: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -203,6 +206,17 @@ impl ClientBuilder {
         self
     }
 
+    /// The forward proxies to reach the endpoints through. Default: the
+    /// environment's `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`, read when
+    /// the client is built (see [`otlp_transport::proxy`]);
+    /// [`Proxies::none`] to always connect directly. Plain `http://`
+    /// requests over HTTP/1.1 go to the proxy in absolute form; `https://`
+    /// and HTTP/2 ones through a `CONNECT` tunnel.
+    pub fn proxy(mut self, proxies: Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
     /// Checks the settings and builds the client. Connections open lazily,
     /// on the first export; building needs no runtime.
     pub fn build(self) -> Result<Client, BuildError> {
@@ -245,10 +259,15 @@ impl ClientBuilder {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        let proxies = match self.proxies {
+            Some(proxies) => proxies,
+            None => Proxies::from_env()?,
+        };
         let pool = Pool::new(
             self.protocol,
             self.max_connections,
             self.idle_timeout,
+            proxies,
             #[cfg(feature = "tls")]
             tls.map(Arc::new),
         );
@@ -442,6 +461,9 @@ pub enum BuildError {
     /// The TLS settings could not be used.
     #[error("invalid TLS settings: {0}")]
     Tls(String),
+    /// A proxy variable (`HTTPS_PROXY`, `HTTP_PROXY`) cannot be used.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// The TLS settings of a client with an `https://` endpoint: those given, or

@@ -25,7 +25,10 @@
 //!   [`Outcome`](otlp_transport::Outcome) (partial success included, never an
 //!   error); 429, 502, 503 and 504 are retryable, honouring `Retry-After` in
 //!   seconds or as an HTTP-date; every other status is permanent, with the
-//!   `google.rpc.Status` message.
+//!   `google.rpc.Status` message. Behind a forward proxy (`HTTPS_PROXY`,
+//!   `HTTP_PROXY`, `NO_PROXY`, or [`ClientBuilder::proxy`]), plain HTTP/1.1
+//!   goes to the proxy in absolute form and everything else through a
+//!   `CONNECT` tunnel.
 //!
 //! # Place in the layers
 //! Level 3, one of the transports: above `otlp-transport` (whose vocabulary it

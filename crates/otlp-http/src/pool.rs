@@ -16,6 +16,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use otlp_transport::proxy::{Proxies, Proxy};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -37,6 +38,7 @@ pub(crate) struct Pool {
     protocol: Protocol,
     max_connections: usize,
     idle_timeout: Duration,
+    proxies: Proxies,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsConnector>,
     hosts: Mutex<HashMap<(Scheme, Authority), Arc<Host>>>,
@@ -72,6 +74,7 @@ impl Lease {
 pub(crate) struct Host {
     scheme: Scheme,
     authority: Authority,
+    route: Route,
     /// HTTP/1.1: one permit per open connection.
     slots: Arc<Semaphore>,
     idle: Mutex<Vec<(http1::SendRequest<Full<Bytes>>, Instant)>>,
@@ -80,17 +83,29 @@ pub(crate) struct Host {
     next: std::sync::atomic::AtomicUsize,
 }
 
+/// How a host is reached.
+enum Route {
+    Direct,
+    /// Through a `CONNECT` tunnel: TLS and HTTP/2 run end to end inside it.
+    Tunnel(Proxy),
+    /// Plain HTTP/1.1 requests in absolute form to the proxy, which most
+    /// proxies only allow for port 80 and 443 as `CONNECT` targets.
+    Forward(Proxy),
+}
+
 impl Pool {
     pub(crate) fn new(
         protocol: Protocol,
         max_connections: usize,
         idle_timeout: Duration,
+        proxies: Proxies,
         #[cfg(feature = "tls")] tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Self {
         Self {
             protocol,
             max_connections,
             idle_timeout,
+            proxies,
             #[cfg(feature = "tls")]
             tls: tls.map(|config| {
                 let mut config = (*config).clone();
@@ -113,17 +128,31 @@ impl Pool {
         let host = self.host(request.uri());
         match self.protocol {
             Protocol::Http1 => {
-                // HTTP/1.1 wants the origin form and a Host header.
-                let origin = request
-                    .uri()
-                    .path_and_query()
-                    .map_or("/", |p| p.as_str())
-                    .parse::<Uri>()
-                    .unwrap_or_else(|_| Uri::from_static("/"));
+                // HTTP/1.1 wants a Host header, and the origin form but to a
+                // forward proxy (the absolute form, with its credentials).
                 if let Ok(value) = http::HeaderValue::from_str(host.authority.as_str()) {
                     request.headers_mut().insert(http::header::HOST, value);
                 }
-                *request.uri_mut() = origin;
+                if let Route::Forward(proxy) = &host.route {
+                    if let Some(value) = proxy
+                        .authorization()
+                        .and_then(|auth| http::HeaderValue::from_str(auth).ok())
+                    {
+                        let mut value = value;
+                        value.set_sensitive(true);
+                        request
+                            .headers_mut()
+                            .insert(http::header::PROXY_AUTHORIZATION, value);
+                    }
+                } else {
+                    let origin = request
+                        .uri()
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .parse::<Uri>()
+                        .unwrap_or_else(|_| Uri::from_static("/"));
+                    *request.uri_mut() = origin;
+                }
                 let slot = host
                     .slots
                     .clone()
@@ -201,9 +230,22 @@ impl Pool {
                     Protocol::Http1 => 0,
                     Protocol::Http2 => self.max_connections,
                 };
+                let secure = scheme == Scheme::HTTPS;
+                let route = match self.proxies.for_target(
+                    secure,
+                    authority.host(),
+                    port(&scheme, &authority),
+                ) {
+                    None => Route::Direct,
+                    Some(proxy) if !secure && self.protocol == Protocol::Http1 => {
+                        Route::Forward(proxy.clone())
+                    }
+                    Some(proxy) => Route::Tunnel(proxy.clone()),
+                };
                 Arc::new(Host {
                     scheme,
                     authority,
+                    route,
                     slots: Arc::new(Semaphore::new(self.max_connections)),
                     idle: Mutex::new(Vec::new()),
                     streams: (0..streams)
@@ -276,20 +318,25 @@ impl Pool {
     }
 
     async fn tcp(&self, host: &Host) -> Result<TcpStream, SendError> {
-        let default_port = if host.scheme == Scheme::HTTPS {
-            443
-        } else {
-            80
-        };
-        let port = host.authority.port_u16().unwrap_or(default_port);
+        let port = port(&host.scheme, &host.authority);
         let name = host
             .authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let stream = TcpStream::connect((name, port))
-            .await
-            .map_err(|e| SendError::Connect(e.into()))?;
+        let stream = match &host.route {
+            Route::Direct => TcpStream::connect((name, port))
+                .await
+                .map_err(|e| SendError::Connect(e.into()))?,
+            Route::Tunnel(proxy) => proxy
+                .tunnel(name, port)
+                .await
+                .map_err(|e| SendError::Connect(e.into()))?,
+            Route::Forward(proxy) => proxy
+                .connect()
+                .await
+                .map_err(|e| SendError::Connect(e.into()))?,
+        };
         // Small requests must not wait for Nagle.
         let _ = stream.set_nodelay(true);
         Ok(stream)
@@ -319,6 +366,12 @@ impl Pool {
             .await
             .map_err(|e| SendError::Connect(e.into()))
     }
+}
+
+/// The port of `authority`, or its scheme's.
+fn port(scheme: &Scheme, authority: &Authority) -> u16 {
+    let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    authority.port_u16().unwrap_or(default)
 }
 
 /// The HTTP/2 stream window (the connection's is four times larger).

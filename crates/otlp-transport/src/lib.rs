@@ -35,7 +35,9 @@
 //! `deflate`, `zstd`, `snappy`, and `full` for all of them. Protobuf and no
 //! compression are always there. `tls` adds [`tls`]: rustls settings from PEM
 //! for the transports on rustls; `tls-native-roots` adds client settings
-//! trusting the system's root certificates.
+//! trusting the system's root certificates. `proxy` adds [`proxy`]: forward
+//! proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` and `CONNECT`
+//! tunnels, for the transport clients.
 //!
 //! # Example
 //! ```
@@ -64,6 +66,9 @@ mod client;
 mod error;
 mod message;
 mod payload;
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub mod proxy;
 mod signal;
 mod sink;
 #[cfg(feature = "tls")]

@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderName, HeaderValue, Uri, header};
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
+use otlp_transport::proxy::{Proxies, Proxy, ProxyError};
 use otlp_transport::{Encoded, ExportError, Outcome, Payload, WireFormat};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -43,6 +44,7 @@ pub struct ClientBuilder {
     keepalive: Duration,
     backoff: (Duration, Duration),
     max_message_size: usize,
+    proxies: Option<Proxies>,
     #[cfg(feature = "tls")]
     tls: Option<rustls::ClientConfig>,
 }
@@ -61,6 +63,7 @@ impl Default for ClientBuilder {
             keepalive: Duration::from_secs(20),
             backoff: (Duration::from_millis(50), Duration::from_secs(5)),
             max_message_size: crate::DEFAULT_MAX_MESSAGE_SIZE,
+            proxies: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -161,7 +164,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Checks the settings; connects on the first export.
+    /// The forward proxies to reach the endpoint through (a `CONNECT`
+    /// tunnel). Default: the environment's `HTTPS_PROXY` (for `wss://`),
+    /// `HTTP_PROXY` (for `ws://`) and `NO_PROXY`, read when the client is
+    /// built (see [`otlp_transport::proxy`]); [`Proxies::none`] to always
+    /// connect directly.
+    pub fn proxy(mut self, proxies: Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
+    /// Checks the settings and builds the client; it connects on the first
+    /// export.
     pub fn build(self) -> Result<Client, BuildError> {
         if !self.codec.is_enabled() {
             return Err(BuildError::Codec(self.codec));
@@ -200,6 +214,19 @@ impl ClientBuilder {
                 .map_err(|_| BuildError::Header(name.to_string()))?;
             headers.append(name, value);
         }
+        let proxies = match self.proxies {
+            Some(proxies) => proxies,
+            None => Proxies::from_env()?,
+        };
+        let uri = request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let proxy = proxies
+            .for_target(
+                secure,
+                uri.host().unwrap_or_default(),
+                uri.port_u16().unwrap_or(if secure { 443 } else { 80 }),
+            )
+            .cloned();
         let wire = WireFormat::new(self.codec, self.encoder).with_max_size(self.max_message_size);
         Ok(Client {
             shared: Arc::new(Shared {
@@ -217,6 +244,7 @@ impl ClientBuilder {
                     backoff: self.backoff,
                     max_message_size: self.max_message_size,
                     subprotocol: frame::subprotocol(self.codec),
+                    proxy,
                     #[cfg(feature = "tls")]
                     tls,
                 }),
@@ -292,6 +320,9 @@ pub enum BuildError {
     /// The compression's feature is not compiled in.
     #[error("the {0:?} compression is not enabled: turn on its otlp-ws feature")]
     Compression(Compression),
+    /// A proxy variable (`HTTPS_PROXY`, `HTTP_PROXY`) cannot be used.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// An OTLP/WebSocket exporter: cheap to clone, all clones sharing one
@@ -330,6 +361,7 @@ struct Config {
     backoff: (Duration, Duration),
     max_message_size: usize,
     subprotocol: &'static str,
+    proxy: Option<Proxy>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -341,6 +373,17 @@ struct Stats {
     sent: AtomicU64,
     resent: AtomicU64,
     acknowledged: AtomicU64,
+    /// Why the latest connection attempt failed, until one succeeds: what a
+    /// timed-out export reports.
+    last_failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Stats {
+    fn set_last_failure(&self, failure: Option<&str>) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = failure.map(str::to_owned);
+        }
+    }
 }
 
 /// Live counters of a client's connection.
@@ -456,8 +499,21 @@ async fn send(shared: Arc<Shared>, encoded: Encoded) -> Result<Outcome, ExportEr
         )));
     }
     let deadline = Instant::now() + config.timeout;
-    let no_ack =
-        || ExportError::retryable(format!("no acknowledgement within {:?}", config.timeout));
+    let no_ack = || {
+        let last = shared
+            .stats
+            .last_failure
+            .lock()
+            .ok()
+            .and_then(|l| l.clone());
+        ExportError::retryable(match last {
+            Some(failure) => format!(
+                "no acknowledgement within {:?}; the last connection attempt failed: {failure}",
+                config.timeout
+            ),
+            None => format!("no acknowledgement within {:?}", config.timeout),
+        })
+    };
     let Ok(permit) = tokio::time::timeout_at(deadline, shared.window.clone().acquire_owned()).await
     else {
         return Err(no_ack());
@@ -571,11 +627,13 @@ async fn drive(
             Err(Failure::Retryable(message)) => {
                 stats.connect_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%message, "OTLP/WebSocket connection attempt failed");
+                stats.set_last_failure(Some(&message));
                 failures = failures.saturating_add(1);
                 continue;
             }
         };
         stats.connections.fetch_add(1, Ordering::Relaxed);
+        stats.set_last_failure(None);
         failures = 0;
         match session(
             &config,
@@ -652,16 +710,49 @@ async fn connect(config: &Config) -> Result<Socket, Failure> {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size.saturating_add(4096)))
         .max_frame_size(Some(config.max_message_size.saturating_add(4096)));
-    #[cfg(feature = "tls")]
-    let attempt = tokio_tungstenite::connect_async_tls_with_config(
-        config.request.clone(),
-        Some(ws_config),
-        true,
-        config.tls.clone().map(tokio_tungstenite::Connector::Rustls),
-    );
-    #[cfg(not(feature = "tls"))]
-    let attempt =
-        tokio_tungstenite::connect_async_with_config(config.request.clone(), Some(ws_config), true);
+    let attempt = async {
+        let Some(proxy) = &config.proxy else {
+            #[cfg(feature = "tls")]
+            return tokio_tungstenite::connect_async_tls_with_config(
+                config.request.clone(),
+                Some(ws_config),
+                true,
+                config.tls.clone().map(tokio_tungstenite::Connector::Rustls),
+            )
+            .await;
+            #[cfg(not(feature = "tls"))]
+            return tokio_tungstenite::connect_async_with_config(
+                config.request.clone(),
+                Some(ws_config),
+                true,
+            )
+            .await;
+        };
+        let uri = config.request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let host = uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let stream = proxy.tunnel(host, port).await.map_err(|error| {
+            tokio_tungstenite::tungstenite::Error::Io(std::io::Error::other(error))
+        })?;
+        let _ = stream.set_nodelay(true);
+        #[cfg(feature = "tls")]
+        return tokio_tungstenite::client_async_tls_with_config(
+            config.request.clone(),
+            stream,
+            Some(ws_config),
+            config.tls.clone().map(tokio_tungstenite::Connector::Rustls),
+        )
+        .await;
+        #[cfg(not(feature = "tls"))]
+        return tokio_tungstenite::client_async_with_config(
+            config.request.clone(),
+            MaybeTlsStream::Plain(stream),
+            Some(ws_config),
+        )
+        .await;
+    };
     let (ws, response) = match tokio::time::timeout(config.connect_timeout, attempt).await {
         Err(_) => {
             return Err(Failure::Retryable(format!(

@@ -20,8 +20,9 @@
 //! - [`Client`]: an [`ExportService`](otlp_transport::ExportService) on one
 //!   connection, opened lazily, with keepalive pings, reconnection with
 //!   exponential backoff and jitter, every unacknowledged request sent again
-//!   after a reconnect (at-least-once delivery), a bounded in-flight window
-//!   and a clean close.
+//!   after a reconnect (at-least-once delivery), a bounded in-flight window,
+//!   a clean close, and forward proxies (`HTTPS_PROXY` / `HTTP_PROXY` /
+//!   `NO_PROXY` or [`ClientBuilder::proxy`]: a `CONNECT` tunnel).
 //! - [`Upgrade`]: a `tower::Service` over hyper upgrade requests, to serve
 //!   `/v1/ws` on another server's listener (the OTLP/HTTP one), with auth at
 //!   upgrade (bearer header or `?token=`), an `Origin` allow-list, a message

@@ -7,6 +7,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod protocol;
+mod proxy;
 mod roundtrip;
 mod streaming;
 #[cfg(feature = "tls")]
