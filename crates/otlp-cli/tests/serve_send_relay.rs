@@ -465,10 +465,8 @@ fn send_goes_through_the_proxy_the_environment_names() {
     let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
     // A name only the proxy can resolve: loopback endpoints are never proxied.
     let name = |address: &str| {
-        let addr: std::net::SocketAddr = address.trim_start_matches("http://").parse().unwrap();
-        let host_port = format!("collector.test:{}", addr.port());
-        proxy.resolve(&host_port, addr);
-        host_port
+        let addr = address.trim_start_matches("http://").parse().unwrap();
+        proxy.resolve("collector.test", addr)
     };
     let (grpc, http) = (name(&serve.grpc), name(&serve.http));
     for (protocol, endpoint) in [

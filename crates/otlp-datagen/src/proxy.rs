@@ -108,12 +108,14 @@ impl TestProxy {
         })
     }
 
-    /// Connects requests for `host:port` (as the client names it) to
-    /// `addr` instead.
-    pub fn resolve(&self, host_port: &str, addr: SocketAddr) {
+    /// Connects requests for `host` at `addr`'s port (as a client names
+    /// it) to `addr`, and returns that `host:port` for the client's endpoint.
+    pub fn resolve(&self, host: &str, addr: SocketAddr) -> String {
+        let host_port = format!("{}:{}", host.to_ascii_lowercase(), addr.port());
         if let Ok(mut names) = self.names.lock() {
-            names.insert(host_port.to_ascii_lowercase(), addr);
+            names.insert(host_port.clone(), addr);
         }
+        host_port
     }
 
     /// `http://127.0.0.1:<port>`.

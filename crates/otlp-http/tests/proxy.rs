@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use otlp_datagen::proxy::TestProxy;
@@ -32,17 +31,11 @@ fn through(proxy: &TestProxy, user: &str) -> Proxies {
     Proxies::all(Proxy::parse(&url).unwrap())
 }
 
-fn named(proxy: &TestProxy, addr: SocketAddr) -> String {
-    let host_port = format!("{NAME}:{}", addr.port());
-    proxy.resolve(&host_port, addr);
-    host_port
-}
-
 #[tokio::test]
 async fn plain_http1_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
     let (server, sink) = receiver().await;
     let proxy = TestProxy::with_credentials("otel", "pa:ss").await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let client = Client::builder()
         .endpoint(format!("http://{host_port}"))
         .proxy(through(&proxy, "otel:pa%3Ass"))
@@ -72,7 +65,7 @@ async fn plain_http1_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
 async fn h2c_goes_through_a_connect_tunnel() {
     let (server, sink) = receiver().await;
     let proxy = TestProxy::with_credentials("otel", "secret").await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let client = Client::builder()
         .endpoint(format!("http://{host_port}"))
         .protocol(Protocol::Http2)
@@ -111,7 +104,7 @@ async fn https_goes_through_a_connect_tunnel_and_checks_the_receivers_name() {
         .unwrap()
         .spawn(sink.clone());
     let proxy = TestProxy::start().await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let client = Client::builder()
             .endpoint(format!("https://{host_port}"))
@@ -178,7 +171,7 @@ async fn a_refusing_proxy_fails_the_export_as_retryable_and_says_why() {
             "407",
         ),
     ] {
-        let host_port = named(&proxy, server.local_addr());
+        let host_port = proxy.resolve(NAME, server.local_addr());
         let client = Client::builder()
             .endpoint(format!("http://{host_port}"))
             .protocol(Protocol::Http2)

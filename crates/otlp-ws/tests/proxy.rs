@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use otlp_datagen::proxy::TestProxy;
@@ -16,12 +15,6 @@ use support::{BOUND, Recorder, request};
 /// loopback addresses).
 const NAME: &str = "collector.test";
 
-fn named(proxy: &TestProxy, addr: SocketAddr) -> String {
-    let host_port = format!("{NAME}:{}", addr.port());
-    proxy.resolve(&host_port, addr);
-    host_port
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_goes_through_a_connect_tunnel_with_the_proxys_credentials() {
     let sink = Recorder::new();
@@ -31,7 +24,7 @@ async fn ws_goes_through_a_connect_tunnel_with_the_proxys_credentials() {
         .unwrap()
         .spawn(sink.clone());
     let proxy = TestProxy::with_credentials("otel", "secret").await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let url = proxy.url().replace("http://", "http://otel:secret@");
     let client = Client::builder()
         .endpoint(format!("ws://{host_port}"))
@@ -76,7 +69,7 @@ async fn wss_goes_through_a_connect_tunnel_and_checks_the_receivers_name() {
         .unwrap()
         .spawn(sink.clone());
     let proxy = TestProxy::start().await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let client = Client::builder()
         .endpoint(format!("wss://{host_port}"))
         .tls(otlp_ws::tls::client_config(pki.ca_pem().as_bytes(), None).unwrap())
@@ -100,7 +93,7 @@ async fn a_refusing_proxy_fails_the_export_as_retryable() {
         .unwrap()
         .spawn(sink.clone());
     let proxy = TestProxy::refusing(403).await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let client = Client::builder()
         .endpoint(format!("ws://{host_port}"))
         .timeout(Duration::from_secs(1))

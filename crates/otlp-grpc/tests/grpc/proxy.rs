@@ -1,8 +1,6 @@
 //! OTLP/gRPC through a forward proxy's `CONNECT` tunnel, as gRPC clients
 //! honour `HTTPS_PROXY` / `HTTP_PROXY`.
 
-use std::net::SocketAddr;
-
 use otlp_datagen::proxy::TestProxy;
 use otlp_grpc::{Client, Server};
 use otlp_transport::proxy::{Proxies, Proxy};
@@ -14,18 +12,12 @@ use crate::support::{self, Recorder, serve, start, within};
 /// loopback addresses).
 const NAME: &str = "collector.test";
 
-fn named(proxy: &TestProxy, addr: SocketAddr) -> String {
-    let host_port = format!("{NAME}:{}", addr.port());
-    proxy.resolve(&host_port, addr);
-    host_port
-}
-
 #[tokio::test]
 async fn plain_grpc_goes_through_a_connect_tunnel_with_the_proxys_credentials() {
     let sink = Recorder::new();
     let server = serve(sink.clone()).await;
     let proxy = TestProxy::with_credentials("otel", "secret").await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let url = proxy.url().replace("http://", "http://otel:secret@");
     let client = Client::builder()
         .endpoint(format!("http://{host_port}"))
@@ -67,7 +59,7 @@ async fn grpc_over_tls_goes_through_a_connect_tunnel_and_checks_the_receivers_na
     )
     .await;
     let proxy = TestProxy::start().await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let client = Client::builder()
         .endpoint(format!("https://{host_port}"))
         .tls_ca(pki.ca_pem())
@@ -89,7 +81,7 @@ async fn a_refusing_proxy_fails_the_export_as_retryable_and_loopback_is_direct()
     let sink = Recorder::new();
     let server = serve(sink.clone()).await;
     let proxy = TestProxy::refusing(403).await.unwrap();
-    let host_port = named(&proxy, server.local_addr());
+    let host_port = proxy.resolve(NAME, server.local_addr());
     let refused = Client::builder()
         .endpoint(format!("http://{host_port}"))
         .timeout(support::PATIENCE)
