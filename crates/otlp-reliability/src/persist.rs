@@ -40,11 +40,22 @@
 //! counted as corrupt, and reading resumes at the next record whose magic and
 //! checksum are good. Neither stops the open.
 //!
-//! # Memory
+//! # Memory, disk and cost
 //! Queued items stay in memory as well as on disk, so the queue's byte limit
 //! still bounds memory. Items recovered on open are all queued even beyond the
 //! limits (they were accepted once); pushes wait or are refused until there is
-//! room again.
+//! room again. On disk are the queued items, plus the rest of each segment
+//! that an item in flight keeps alive.
+//!
+//! A push that may flush to disk writes on a blocking thread; one that will
+//! not writes to the page cache in place, which costs less than the hop.
+//! Measured by `cargo run --release -p otlp-reliability --example overhead`
+//! on the project's 2-core machine (512-byte items, an exporter that answers
+//! at once): about 300 items/s for [`SyncPolicy::EveryPush`] from one
+//! producer (one flush of a virtual disk each, ~3 ms), 14 000–20 000 items/s
+//! from 16 producers sharing flushes, 140 000–150 000 items/s with
+//! [`SyncPolicy::Interval`] of a second, 175 000–185 000 with
+//! [`SyncPolicy::Never`]; in memory alone, about 2 million.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -319,6 +330,7 @@ impl Storage {
                 active: None,
                 segments,
                 written: 0,
+                unsynced: Vec::new(),
                 stats: found,
             }),
             synced: Mutex::new(Synced {
@@ -360,6 +372,8 @@ struct Inner {
     segments: HashMap<u64, Segment>,
     /// Records written in this run: the position a flush covers.
     written: u64,
+    /// Segments sealed since the last flush, not flushed yet.
+    unsynced: Vec<(File, PathBuf)>,
     stats: StorageSnapshot,
 }
 
@@ -428,6 +442,20 @@ impl Journal {
         Ok(Ticket { segment: id, seq })
     }
 
+    /// Whether the next append is likely to flush to disk (and so take
+    /// milliseconds): always with [`SyncPolicy::EveryPush`], once the
+    /// interval has passed with [`SyncPolicy::Interval`].
+    pub(crate) fn flushes(&self) -> bool {
+        match self.sync {
+            SyncPolicy::EveryPush => true,
+            // Someone flushing now: this append will not wait for it.
+            SyncPolicy::Interval(every) => self
+                .try_synced()
+                .is_some_and(|synced| synced.at.elapsed() >= every),
+            SyncPolicy::Never => false,
+        }
+    }
+
     /// Marks an item done: it will not be recovered. A failure to write the
     /// mark is logged and counted (the item may be sent again after a
     /// restart), not returned: the item's fate is already decided.
@@ -473,10 +501,12 @@ impl Journal {
         if inner.lock.is_none() {
             return;
         }
-        if let Some(active) = &inner.active
-            && let Err(error) = active.file.sync_data()
-        {
-            tracing::warn!(path = %active.path.display(), %error, "cannot flush the queue's storage");
+        let unsynced = std::mem::take(&mut inner.unsynced);
+        let active = inner.active.as_ref().map(|a| (&a.file, &a.path));
+        for (file, path) in unsynced.iter().map(|(f, p)| (f, p)).chain(active) {
+            if let Err(error) = file.sync_data() {
+                tracing::warn!(path = %path.display(), %error, "cannot flush the queue's storage");
+            }
         }
         self.seal_active(&mut inner);
         inner.lock = None;
@@ -497,34 +527,56 @@ impl Journal {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn synced(&self) -> MutexGuard<'_, Synced> {
+        self.synced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn try_synced(&self) -> Option<MutexGuard<'_, Synced>> {
+        match self.synced.try_lock() {
+            Ok(synced) => Some(synced),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Flushes to disk up to `position` as the policy says, sharing the
     /// flush with concurrent appends.
     fn flush(&self, position: u64) -> Result<(), StorageError> {
-        let mut synced = self
-            .synced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match self.sync {
+        let mut synced = match self.sync {
             SyncPolicy::Never => return Ok(()),
+            SyncPolicy::EveryPush => self.synced(),
+            // Another append flushing now: this one's write waits for the
+            // next interval rather than for the disk.
+            SyncPolicy::Interval(_) => match self.try_synced() {
+                Some(synced) => synced,
+                None => return Ok(()),
+            },
+        };
+        match self.sync {
             SyncPolicy::Interval(every) if synced.at.elapsed() < every => return Ok(()),
             SyncPolicy::EveryPush if synced.upto >= position => return Ok(()),
             _ => {}
         }
-        // Records of older segments were flushed when they were sealed, so
-        // flushing the active one covers everything written so far.
-        let (upto, file, path) = {
-            let inner = self.inner();
-            let Some(active) = &inner.active else {
-                return Ok(());
-            };
-            let file = active
-                .file
-                .try_clone()
-                .map_err(|e| StorageError::io("flush", &active.path, e))?;
-            (inner.written, file, active.path.clone())
+        // Sealed segments were flushed when sealed, or wait in `unsynced`:
+        // with the active one, that covers everything written so far.
+        let (upto, files) = {
+            let mut inner = self.inner();
+            let mut files = std::mem::take(&mut inner.unsynced);
+            if let Some(active) = &inner.active {
+                let file = active
+                    .file
+                    .try_clone()
+                    .map_err(|e| StorageError::io("flush", &active.path, e))?;
+                files.push((file, active.path.clone()));
+            }
+            (inner.written, files)
         };
-        file.sync_data()
-            .map_err(|e| StorageError::io("flush", &path, e))?;
+        for (file, path) in &files {
+            file.sync_data()
+                .map_err(|e| StorageError::io("flush", path, e))?;
+        }
         synced.upto = upto;
         synced.at = Instant::now();
         Ok(())
@@ -532,13 +584,23 @@ impl Journal {
 
     /// Seals the active segment and starts a new one.
     fn roll(&self, inner: &mut Inner) -> Result<(), StorageError> {
-        if let Some(active) = &inner.active
-            && self.sync != SyncPolicy::Never
-        {
-            active
-                .file
-                .sync_data()
-                .map_err(|e| StorageError::io("flush", &active.path, e))?;
+        if let Some(active) = &inner.active {
+            match self.sync {
+                SyncPolicy::EveryPush => active
+                    .file
+                    .sync_data()
+                    .map_err(|e| StorageError::io("flush", &active.path, e))?,
+                // Left to the next flush, which may be on a blocking thread
+                // where this roll may not be.
+                SyncPolicy::Interval(_) => {
+                    let file = active
+                        .file
+                        .try_clone()
+                        .map_err(|e| StorageError::io("flush", &active.path, e))?;
+                    inner.unsynced.push((file, active.path.clone()));
+                }
+                SyncPolicy::Never => {}
+            }
         }
         self.seal_active(inner);
         let id = inner.next_segment;
@@ -1042,10 +1104,10 @@ mod tests {
         ]
     }
 
-    fn open(dir: &Path, segment_bytes: u64) -> Storage {
+    fn open(dir: &Path, segment_bytes: u64, sync: SyncPolicy) -> Storage {
         Storage::builder(dir)
             .segment_bytes(segment_bytes)
-            .sync(SyncPolicy::Never)
+            .sync(sync)
             .open()
             .unwrap()
     }
@@ -1060,9 +1122,14 @@ mod tests {
         fn reopening_recovers_pushed_minus_acked(
             ops in proptest::collection::vec(op(), 1..60),
             segment_bytes in prop_oneof![Just(1u64), 50u64..400, Just(1u64 << 20)],
+            sync in prop_oneof![
+                Just(SyncPolicy::Never),
+                Just(SyncPolicy::Interval(Duration::ZERO)),
+                Just(SyncPolicy::Interval(Duration::from_secs(3600))),
+            ],
         ) {
             let dir = tempfile::tempdir().unwrap();
-            let mut storage = open(dir.path(), segment_bytes);
+            let mut storage = open(dir.path(), segment_bytes, sync);
             // (ticket, body) of what is pushed and not acked, in push order.
             let mut pending: Vec<(Ticket, Encoded)> = Vec::new();
             let mut pushed = 0u32;
@@ -1088,7 +1155,7 @@ mod tests {
                     Op::Ack(_) => {}
                     Op::Reopen => {
                         drop(storage);
-                        storage = open(dir.path(), segment_bytes);
+                        storage = open(dir.path(), segment_bytes, sync);
                         let recovered: Vec<&Encoded> =
                             storage.recovered.iter().map(|(_, item)| item).collect();
                         let expected: Vec<&Encoded> = pending.iter().map(|(_, item)| item).collect();
@@ -1102,7 +1169,7 @@ mod tests {
                 storage.journal.ack(ticket);
             }
             drop(storage);
-            let storage = open(dir.path(), segment_bytes);
+            let storage = open(dir.path(), segment_bytes, sync);
             prop_assert_eq!(storage.recovered(), 0);
             let left = fs::read_dir(dir.path())
                 .unwrap()

@@ -357,10 +357,31 @@ impl Queue {
         };
         // Room first, so that an item refused costs no disk write.
         shared.admit(None, size, deadline).await?;
-        let written = {
-            let journal = journal.clone();
-            let item = item.clone();
-            tokio::task::spawn_blocking(move || journal.append(&item)).await
+        let unqueued = Unqueued {
+            journal: journal.clone(),
+            slot: Arc::default(),
+        };
+        let store = {
+            let (journal, slot, item) = (journal.clone(), unqueued.slot.clone(), item.clone());
+            move || {
+                let ticket = journal.append(&item)?;
+                let mut slot = lock(&slot);
+                if slot.abandoned {
+                    drop(slot);
+                    journal.ack(ticket);
+                } else {
+                    slot.ticket = Some(ticket);
+                }
+                Ok(ticket)
+            }
+        };
+        let written = if journal.flushes() {
+            // A flush to disk takes milliseconds: off the runtime's threads.
+            tokio::task::spawn_blocking(store).await
+        } else {
+            // A write to the page cache takes microseconds, less than the
+            // hop to a blocking thread.
+            Ok(store())
         };
         let ticket = match written {
             Ok(Ok(ticket)) => ticket,
@@ -383,13 +404,12 @@ impl Queue {
             item,
             ticket: Some(ticket),
         };
-        let admitted = shared.admit(Some(entry), size, deadline).await;
-        if admitted.is_err() {
-            // Room went to another push meanwhile: refused and counted, so
-            // done on disk too.
-            journal.ack(ticket);
-        }
-        admitted
+        // Refused (room went to another push meanwhile) or abandoned, the
+        // item is marked done on disk by `unqueued`; queued, it is the
+        // queue's.
+        shared.admit(Some(entry), size, deadline).await?;
+        lock(&unqueued.slot).ticket = None;
+        Ok(())
     }
 
     /// Waits until everything queued so far is exported (or failed), at most
@@ -510,6 +530,41 @@ struct Shared {
     counters: Counters,
     consumers: Mutex<JoinSet<()>>,
     journal: Option<Arc<Journal>>,
+}
+
+/// An item written to storage and not queued yet: marked done on disk if its
+/// push is refused or abandoned (the push future dropped, the write
+/// finishing or not), so that its segment can go and it is not sent after a
+/// restart.
+struct Unqueued {
+    journal: Arc<Journal>,
+    slot: Arc<Mutex<Unwritten>>,
+}
+
+#[derive(Debug, Default)]
+struct Unwritten {
+    /// Written, not queued.
+    ticket: Option<Ticket>,
+    /// The push went away; the writer marks its item done itself.
+    abandoned: bool,
+}
+
+impl Drop for Unqueued {
+    fn drop(&mut self) {
+        let mut slot = lock(&self.slot);
+        slot.abandoned = true;
+        if let Some(ticket) = slot.ticket.take() {
+            drop(slot);
+            self.journal.ack(ticket);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data, consistent after any panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A queued item, and where it is on disk when the queue has storage.

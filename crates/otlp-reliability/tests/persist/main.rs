@@ -471,3 +471,38 @@ fn recovered_items_are_queued_even_beyond_smaller_limits() {
     );
     assert_accounted(&stats);
 }
+
+#[test]
+fn a_push_abandoned_mid_write_is_not_sent_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = Receiver::new(|_| Answer::Hang);
+    let runtime = runtime();
+    let (queue, abandoned) = runtime.block_on(async {
+        let storage = Storage::open(dir.path()).unwrap();
+        let queue = Queue::builder()
+            .consumers(1)
+            .build_persistent(storage, down.service())
+            .unwrap();
+        queue.push(item(0)).await.unwrap();
+        // Dropped at its first wait: while the item is being written.
+        let abandoned = tokio::select! {
+            biased;
+            pushed = queue.push(item(1)) => {
+                pushed.unwrap();
+                false
+            }
+            () = std::future::ready(()) => true,
+        };
+        // The writer finishes on its thread, and marks the item done.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (queue, abandoned)
+    });
+    drop(runtime);
+    drop(queue);
+    let (arrived, _) = recover(dir.path());
+    if abandoned {
+        assert_eq!(arrived, [0]);
+    } else {
+        assert_eq!(arrived, [0, 1]);
+    }
+}
