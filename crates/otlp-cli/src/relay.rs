@@ -230,10 +230,12 @@ impl Sink for Forward {
             Err(QueueError::TooLarge { size, limit }) => Err(SinkError::InvalidData(format!(
                 "the request is {size} bytes, over the relay's queue limit of {limit} bytes"
             ))),
-            Err(error @ QueueError::Closed) => Err(SinkError::Unavailable {
-                retry_after: None,
-                message: error.to_string(),
-            }),
+            Err(error @ (QueueError::Closed | QueueError::Storage(_))) => {
+                Err(SinkError::Unavailable {
+                    retry_after: None,
+                    message: error.to_string(),
+                })
+            }
             Err(error) => Err(SinkError::Throttled {
                 retry_after: Duration::from_secs(1),
                 message: error.to_string(),

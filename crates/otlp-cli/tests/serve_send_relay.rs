@@ -314,10 +314,8 @@ fn a_relay_with_a_queue_dir_forwards_after_a_kill_what_it_acknowledged_before() 
     // Ctrl-C drains what the first relay left, within --drain-timeout.
     let (stopped, said) = relay.stop();
     assert!(stopped, "{said}");
-    assert!(
-        said.contains("forwarded 18 requests, 0 failed, 0 retries (18 left by the last run)"),
-        "{said}"
-    );
+    assert!(said.contains("forwarded 18 requests, 0 failed"), "{said}");
+    assert!(said.contains("(18 left by the last run)"), "{said}");
     let (stopped, said) = serve.stop();
     assert!(stopped, "{said}");
     // Nothing reached the receiver before the kill, so nothing twice.

@@ -49,8 +49,9 @@
 //! the `otlp` facade, which wires a stack from configuration.
 //!
 //! # Feature flags
-//! None: the crate needs only tokio (time, sync, rt), tower and tracing (and
-//! the standard library's file locks for [`Storage`], so Rust 1.89).
+//! None: the crate needs only tokio (time, sync, rt), tower and tracing, and
+//! for [`Storage`] crc32fast and the standard library's file locks (so Rust
+//! 1.89).
 //!
 //! # Example
 //! ```

@@ -334,7 +334,9 @@ impl Queue {
 
     /// Queues `item`, applying the [`WhenFull`] policy if it does not fit.
     /// Only [`WhenFull::Block`] ever waits. An item refused is dropped and
-    /// counted.
+    /// counted. With storage, `Ok` means the item is written (and flushed as
+    /// the [`SyncPolicy`](crate::SyncPolicy) says); a failed write refuses it
+    /// with [`QueueError::Storage`].
     pub async fn push(&self, item: Encoded) -> Result<(), QueueError> {
         let shared = &self.producer.shared;
         let config = &shared.config;

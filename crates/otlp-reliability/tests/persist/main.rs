@@ -506,3 +506,34 @@ fn a_push_abandoned_mid_write_is_not_sent_after_a_restart() {
         assert_eq!(arrived, [0, 1]);
     }
 }
+
+#[test]
+fn a_failed_write_refuses_the_push_with_a_typed_error_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue_dir = dir.path().join("queue");
+    let receiver = Receiver::new(|_| Answer::Accept);
+    runtime().block_on(async {
+        // Each push starts a segment, which needs the directory.
+        let storage = Storage::builder(&queue_dir)
+            .segment_bytes(1)
+            .open()
+            .unwrap();
+        let queue = Queue::builder()
+            .build_persistent(storage, receiver.service())
+            .unwrap();
+        queue.push(item(0)).await.unwrap();
+        std::fs::remove_dir_all(&queue_dir).unwrap();
+        let Err(QueueError::Storage(StorageError::Io { action, path, .. })) =
+            queue.push(item(1)).await
+        else {
+            panic!("the write failed");
+        };
+        assert_eq!(action, "create");
+        assert!(path.starts_with(&queue_dir), "{}", path.display());
+        let stats = queue.stats();
+        assert_eq!(stats.dropped.get(DropReason::Storage), 1);
+        assert_eq!(stats.accepted, 1);
+        queue.shutdown(Duration::from_secs(30)).await.unwrap();
+    });
+    assert_eq!(receiver.accepted(), [0]);
+}
