@@ -162,6 +162,7 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             wire,
             queue: queue.clone(),
         };
+        let stopped = listen::stop_signal();
         let servers = listen::start(&args.listen, sink, "relay").await?;
         eprintln!(
             "otlp relay: forwarding to {} ({}, {})",
@@ -169,7 +170,7 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             args.exporter.protocol,
             wire.compression().as_str()
         );
-        listen::until_stopped().await;
+        stopped.await;
         eprintln!("otlp relay: stopping; answering the calls in flight, then draining the queue");
         servers.shutdown().await;
         let drained = queue.shutdown(drain_timeout).await;

@@ -329,6 +329,56 @@ fn a_relay_with_a_queue_dir_forwards_after_a_kill_what_it_acknowledged_before() 
 }
 
 #[test]
+fn a_relay_killed_while_forwarding_loses_nothing_and_repeats_at_most_its_in_flight() {
+    let dir = temp_file("relay-live");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = temp_file("relay-live.jsonl");
+    let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
+    let relay_args = [
+        "relay",
+        "--to",
+        &serve.grpc,
+        "--protocol",
+        "grpc",
+        "--queue-dir",
+        dir.to_str().expect("UTF-8"),
+        "--consumers",
+        "1",
+    ];
+    let mut relay = Background::start(&relay_args);
+    let sent = send(&[
+        "--endpoint",
+        &relay.grpc,
+        "--protocol",
+        "grpc",
+        "--count",
+        "40",
+        "--records",
+        "5",
+    ]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Killed as soon as everything is acknowledged, forwarding or not.
+    relay.child.kill().expect("killed");
+    relay.child.wait().expect("reaped");
+    drop(relay);
+    let relay = Background::start(&relay_args);
+    let (stopped, said) = relay.stop();
+    assert!(stopped, "{said}");
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    // Every record at least once; again only what was in flight at the kill
+    // (at most one request of 5 records).
+    let written = records_written(&out);
+    let total: u64 = written.iter().sum();
+    assert!(written.iter().all(|&n| n >= 200), "{written:?}");
+    assert!(total <= 600 + 5, "{written:?}");
+}
+
+#[test]
 fn a_relay_with_a_queue_dir_keeps_what_it_could_not_drain_and_says_so() {
     let dir = temp_file("relay-keep");
     let _ = std::fs::remove_dir_all(&dir);

@@ -140,6 +140,13 @@ pub enum StorageError {
     /// than this build's journal).
     #[error("the codec {0:?} cannot be stored in the queue directory")]
     UnstorableCodec(Codec),
+    /// The item's body is over the format's 4 GiB limit for one record;
+    /// split it.
+    #[error("the item is {size} bytes, over the queue directory's limit of 4 GiB per item")]
+    TooLarge {
+        /// The body's size.
+        size: usize,
+    },
     /// The journal was closed by the queue's shutdown.
     #[error("the queue's storage is closed")]
     Closed,
@@ -407,6 +414,11 @@ impl Journal {
     /// the next open until [`ack`](Self::ack)ed.
     pub(crate) fn append(&self, item: &Encoded) -> Result<Ticket, StorageError> {
         let (signal, codec, compression) = codes(item)?;
+        if u32::try_from(item.body().len()).is_err() {
+            return Err(StorageError::TooLarge {
+                size: item.body().len(),
+            });
+        }
         let unsealed = encode_record(signal, codec, compression, item.body());
         let mut inner = self.inner();
         if inner.lock.is_none() {
@@ -638,13 +650,14 @@ impl Journal {
     }
 
     fn seal_active(&self, inner: &mut Inner) {
-        let Some(active) = inner.active.take() else {
+        let Some(Active { id, .. }) = inner.active.take() else {
             return;
         };
-        if let Some(segment) = inner.segments.get_mut(&active.id) {
+        // The file is closed by now: some systems delete no open file.
+        if let Some(segment) = inner.segments.get_mut(&id) {
             segment.sealed = true;
             if segment.pending == 0 {
-                self.delete(inner, active.id);
+                self.delete(inner, id);
             }
         }
     }
@@ -798,8 +811,7 @@ fn encode_record(signal: u8, codec: u8, compression: u8, body: &[u8]) -> Unseale
     let mut record = Vec::with_capacity(RECORD_HEADER + body.len());
     record.extend_from_slice(RECORD_MAGIC);
     record.extend_from_slice(&[0; 4]);
-    // Bodies over 4 GiB are refused long before: the queue's byte limit and
-    // every transport's message limit are far smaller.
+    // Bodies over 4 GiB are refused before (`Journal::append`).
     record.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
     record.extend_from_slice(&[0; 8]);
     record.extend_from_slice(&[signal, codec, compression, 0]);
