@@ -1,12 +1,13 @@
 //! `otlp relay`: receive OTLP and forward it to another receiver, through a
-//! bounded queue, retries and a per-attempt timeout.
+//! bounded queue (optionally on disk), retries and a per-attempt timeout.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use otlp_reliability::{
-    DropReason, Queue, QueueError, RetryLayer, RetryPolicy, Stats, StatsSnapshot, TimeoutLayer,
-    WhenFull,
+    DropReason, Queue, QueueError, RetryLayer, RetryPolicy, Stats, StatsSnapshot, Storage,
+    SyncPolicy, TimeoutLayer, WhenFull,
 };
 use otlp_transport::{Outcome, Payload, Signal, Sink, SinkError, WireFormat};
 use tower::ServiceBuilder;
@@ -26,11 +27,18 @@ Examples:
   otlp relay --grpc 0.0.0.0:4317 --http 0.0.0.0:4318 --to https://otlp.example.com --protocol http/protobuf \\
              --header x-api-key=KEY
   otlp relay --to http://collector:4318 --protocol http/json --queue-items 10000 --when-full drop-oldest
+  otlp relay --to http://collector:4317 --queue-dir /var/lib/otlp/relay     # survives restarts
 
 A request is acknowledged once queued; when the queue is full the sender is told
 to retry later (gRPC UNAVAILABLE, HTTP 503). Ctrl-C stops receiving, then drains
 the queue for up to --drain-timeout seconds; anything not forwarded by then is
-counted as dropped in the summary.")]
+counted as dropped in the summary.
+
+With --queue-dir, a request is acknowledged only once written to that directory
+(and flushed to disk, per --queue-sync), and stays there until forwarded or
+given up: whatever a kill, a crash or the drain timeout leaves is forwarded when
+a relay next starts on the directory (at least once: requests in flight at a
+crash may arrive twice). One relay at a time may use a directory.")]
 pub(crate) struct Args {
     #[command(flatten)]
     listen: ListenArgs,
@@ -55,6 +63,32 @@ pub(crate) struct Args {
     /// On Ctrl-C, forward what is queued for at most this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     drain_timeout: f64,
+    /// Keep the queue in this directory too (created if need be), so that
+    /// nothing acknowledged is lost when the relay is stopped, killed or
+    /// restarted. The memory bound is still --queue-bytes.
+    #[arg(long, value_name = "DIR")]
+    queue_dir: Option<PathBuf>,
+    /// With --queue-dir: when requests are flushed to the disk before being
+    /// acknowledged. Every policy survives a killed relay; they differ only
+    /// on a crash of the machine.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "POLICY",
+        default_value = "always",
+        requires = "queue_dir"
+    )]
+    queue_sync: QueueSync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QueueSync {
+    /// Flush each request (concurrent ones share a flush) before acknowledging it.
+    Always,
+    /// Flush at most once a second: a machine crash may lose the last second.
+    Periodic,
+    /// Leave it to the operating system.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,13 +126,43 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             .when_full(match args.when_full {
                 Full::Refuse => WhenFull::DropNewest,
                 Full::DropOldest => WhenFull::DropOldest,
-            })
-            .build(exporter)?;
+            });
+        let queue = match &args.queue_dir {
+            None => queue.build(exporter)?,
+            Some(dir) => {
+                let storage = Storage::builder(dir)
+                    .sync(match args.queue_sync {
+                        QueueSync::Always => SyncPolicy::EveryPush,
+                        QueueSync::Periodic => SyncPolicy::Interval(Duration::from_secs(1)),
+                        QueueSync::Never => SyncPolicy::Never,
+                    })
+                    .open()?;
+                let found = storage.stats();
+                if found.recovered_items > 0 {
+                    eprintln!(
+                        "otlp relay: {} requests ({} bytes) left in {} by the last run are forwarded first",
+                        found.recovered_items,
+                        found.recovered_bytes,
+                        dir.display()
+                    );
+                }
+                if found.corrupt_records + found.torn_records > 0 {
+                    eprintln!(
+                        "otlp relay: skipped {} damaged and {} incomplete records in {}",
+                        found.corrupt_records,
+                        found.torn_records,
+                        dir.display()
+                    );
+                }
+                queue.build_persistent(storage, exporter)?
+            }
+        };
         let stats = stats.queue(queue.monitor());
         let sink = Forward {
             wire,
             queue: queue.clone(),
         };
+        let stopped = listen::stop_signal();
         let servers = listen::start(&args.listen, sink, "relay").await?;
         eprintln!(
             "otlp relay: forwarding to {} ({}, {})",
@@ -106,7 +170,7 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             args.exporter.protocol,
             wire.compression().as_str()
         );
-        listen::until_stopped().await;
+        stopped.await;
         eprintln!("otlp relay: stopping; answering the calls in flight, then draining the queue");
         servers.shutdown().await;
         let drained = queue.shutdown(drain_timeout).await;
@@ -117,6 +181,21 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
                 "{dropped} requests were not forwarded within --drain-timeout {drain_timeout:?}"
             )
             .into()),
+            // Not lost: on disk for the next start.
+            Err(QueueError::ShutdownKept { kept }) => {
+                let dir = args.queue_dir.as_deref().unwrap_or_else(|| ".".as_ref());
+                eprintln!(
+                    "otlp relay: {kept} requests not forwarded within --drain-timeout {drain_timeout:?} \
+                     stay in {} and are forwarded when a relay next starts on it",
+                    dir.display()
+                );
+                if snapshot.failed > 0 {
+                    return Err(
+                        format!("{} requests could not be forwarded", snapshot.failed).into(),
+                    );
+                }
+                Ok(())
+            }
             _ if snapshot.failed > 0 => {
                 Err(format!("{} requests could not be forwarded", snapshot.failed).into())
             }
@@ -152,10 +231,12 @@ impl Sink for Forward {
             Err(QueueError::TooLarge { size, limit }) => Err(SinkError::InvalidData(format!(
                 "the request is {size} bytes, over the relay's queue limit of {limit} bytes"
             ))),
-            Err(error @ QueueError::Closed) => Err(SinkError::Unavailable {
-                retry_after: None,
-                message: error.to_string(),
-            }),
+            Err(error @ (QueueError::Closed | QueueError::Storage(_))) => {
+                Err(SinkError::Unavailable {
+                    retry_after: None,
+                    message: error.to_string(),
+                })
+            }
             Err(error) => Err(SinkError::Throttled {
                 retry_after: Duration::from_secs(1),
                 message: error.to_string(),
@@ -169,6 +250,14 @@ fn describe(stats: &StatsSnapshot) -> String {
         "forwarded {} requests, {} failed, {} retries",
         stats.exported, stats.failed, stats.retried
     );
+    if let Some(queue) = &stats.queue {
+        if queue.recovered > 0 {
+            line += &format!(" ({} left by the last run)", queue.recovered);
+        }
+        if queue.kept > 0 {
+            line += &format!("; {} kept on disk for the next start", queue.kept);
+        }
+    }
     let dropped: Vec<String> = DropReason::ALL
         .into_iter()
         .filter(|reason| stats.dropped.get(*reason) > 0)

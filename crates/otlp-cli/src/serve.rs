@@ -47,8 +47,9 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
         let sink = JsonLinesSink::builder()
             .max_request_size(args.listen.max_request_size())
             .build(writer)?;
+        let stopped = listen::stop_signal();
         let servers = listen::start(&args.listen, sink.clone(), "serve").await?;
-        listen::until_stopped().await;
+        stopped.await;
         eprintln!("otlp serve: stopping; answering the calls in flight");
         servers.shutdown().await;
         let summary = sink.finish().await?;

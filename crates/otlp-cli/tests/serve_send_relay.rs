@@ -34,9 +34,14 @@ struct Background {
 
 impl Background {
     fn start(args: &[&str]) -> Self {
+        Self::start_on(args, "127.0.0.1:0")
+    }
+
+    /// Listens for gRPC on `grpc` (an address, port 0 for any).
+    fn start_on(args: &[&str], grpc: &str) -> Self {
         let mut child = otlp()
             .args(args)
-            .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--grpc", grpc, "--http", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -237,6 +242,189 @@ fn relay_forwards_everything_it_acknowledged() {
     let (stopped, said) = serve.stop();
     assert!(stopped, "{said}");
     assert_eq!(records_written(&out), [180, 180, 180]);
+}
+
+#[test]
+fn a_relay_with_a_queue_dir_forwards_after_a_kill_what_it_acknowledged_before() {
+    let dir = temp_file("relay-queue");
+    let _ = std::fs::remove_dir_all(&dir);
+    let queue_dir = dir.to_str().expect("UTF-8");
+    // A port with nothing on it yet: the receiver starts there later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let receiver = format!("127.0.0.1:{port}");
+    let to = format!("http://{receiver}");
+    let relay_args = [
+        "relay",
+        "--to",
+        &to,
+        "--protocol",
+        "grpc",
+        "--queue-dir",
+        queue_dir,
+        "--drain-timeout",
+        "50",
+    ];
+
+    let mut relay = Background::start(&relay_args);
+    for protocol in ["grpc", "http/protobuf"] {
+        let endpoint = if protocol == "grpc" {
+            &relay.grpc
+        } else {
+            &relay.http
+        };
+        let sent = send(&[
+            "--endpoint",
+            endpoint,
+            "--protocol",
+            protocol,
+            "--count",
+            "3",
+            "--records",
+            "10",
+        ]);
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+        let report = String::from_utf8_lossy(&sent.stdout);
+        assert!(report.contains("90 sent, 90 accepted"), "{report}");
+    }
+    // One relay per directory.
+    let second = otlp()
+        .args(relay_args)
+        .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .output()
+        .expect("the binary runs");
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("is in use by process"), "{said}");
+
+    // SIGKILL: no drain, no shutdown.
+    relay.child.kill().expect("killed");
+    relay.child.wait().expect("reaped");
+    drop(relay);
+
+    let out = temp_file("relay-queue.jsonl");
+    let serve = Background::start_on(&["serve", "--out", out.to_str().expect("UTF-8")], &receiver);
+    let relay = Background::start(&relay_args);
+    // Ctrl-C drains what the first relay left, within --drain-timeout.
+    let (stopped, said) = relay.stop();
+    assert!(stopped, "{said}");
+    assert!(said.contains("forwarded 18 requests, 0 failed"), "{said}");
+    assert!(said.contains("(18 left by the last run)"), "{said}");
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    // Nothing reached the receiver before the kill, so nothing twice.
+    assert_eq!(records_written(&out), [60, 60, 60]);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the queue dir")
+        .map(|entry| entry.expect("an entry").file_name())
+        .filter(|name| name != "lock")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_relay_killed_while_forwarding_loses_nothing_and_repeats_at_most_its_in_flight() {
+    let dir = temp_file("relay-live");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = temp_file("relay-live.jsonl");
+    let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
+    let relay_args = [
+        "relay",
+        "--to",
+        &serve.grpc,
+        "--protocol",
+        "grpc",
+        "--queue-dir",
+        dir.to_str().expect("UTF-8"),
+        "--consumers",
+        "1",
+    ];
+    let mut relay = Background::start(&relay_args);
+    let sent = send(&[
+        "--endpoint",
+        &relay.grpc,
+        "--protocol",
+        "grpc",
+        "--count",
+        "40",
+        "--records",
+        "5",
+    ]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Killed as soon as everything is acknowledged, forwarding or not.
+    relay.child.kill().expect("killed");
+    relay.child.wait().expect("reaped");
+    drop(relay);
+    let relay = Background::start(&relay_args);
+    let (stopped, said) = relay.stop();
+    assert!(stopped, "{said}");
+    let (stopped, said) = serve.stop();
+    assert!(stopped, "{said}");
+    // Every record at least once; again only what was in flight at the kill
+    // (at most one request of 5 records).
+    let written = records_written(&out);
+    let total: u64 = written.iter().sum();
+    assert!(written.iter().all(|&n| n >= 200), "{written:?}");
+    assert!(total <= 600 + 5, "{written:?}");
+}
+
+#[test]
+fn a_relay_with_a_queue_dir_keeps_what_it_could_not_drain_and_says_so() {
+    let dir = temp_file("relay-keep");
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let to = format!("http://127.0.0.1:{port}");
+    let relay_args = [
+        "relay",
+        "--to",
+        &to,
+        "--protocol",
+        "grpc",
+        "--queue-dir",
+        dir.to_str().expect("UTF-8"),
+        "--queue-sync",
+        "periodic",
+        "--drain-timeout",
+        "0.5",
+    ];
+    let relay = Background::start(&relay_args);
+    let sent = send(&[
+        "--endpoint",
+        &relay.grpc,
+        "--protocol",
+        "grpc",
+        "--count",
+        "2",
+        "--records",
+        "5",
+    ]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let (stopped, said) = relay.stop();
+    // Nothing was lost, so the stop is a success.
+    assert!(stopped, "{said}");
+    assert!(said.contains("6 requests not forwarded within"), "{said}");
+    assert!(said.contains("6 kept on disk for the next start"), "{said}");
+    assert!(!said.contains("dropped"), "{said}");
+    let relay = Background::start(&relay_args);
+    let (_, said) = relay.stop();
+    assert!(said.contains("(6 left by the last run)"), "{said}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use otlp_codec::Codec;
 use otlp_compression::Compression;
 use otlp_reliability::{
     BreakerConfig, CircuitBreakerLayer, ConcurrencyLimitLayer, Queue, RetryLayer, RetryPolicy,
-    TimeoutLayer, WhenFull,
+    Storage, SyncPolicy, TimeoutLayer, WhenFull,
 };
 use otlp_transport::{BoxExportService, Encoded, ExportError, Outcome, Signal};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -132,6 +132,49 @@ async fn main() {
         (elapsed / CALLS).as_nanos(),
         queue.stats().exported
     );
+
+    // The same on disk (a temporary directory), by sync policy; pushes from
+    // several producers at once share a flush.
+    for (sync, producers, items) in [
+        (SyncPolicy::EveryPush, 1, 2_000),
+        (SyncPolicy::EveryPush, 16, 20_000),
+        (SyncPolicy::Interval(Duration::from_secs(1)), 16, CALLS),
+        (SyncPolicy::Never, 16, CALLS),
+    ] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let storage = Storage::builder(dir.path())
+            .sync(sync)
+            .open()
+            .expect("a fresh directory");
+        let queue = Queue::builder()
+            .when_full(WhenFull::Block {
+                timeout: Duration::from_secs(10),
+            })
+            .build_persistent(storage, instant_service())
+            .expect("valid settings");
+        let start = Instant::now();
+        let mut pushers = tokio::task::JoinSet::new();
+        for _ in 0..producers {
+            let queue = queue.clone();
+            pushers.spawn(async move {
+                for _ in 0..items / producers {
+                    queue.push(request()).await.expect("stored and queued");
+                }
+            });
+        }
+        pushers.join_all().await;
+        queue
+            .shutdown(Duration::from_secs(60))
+            .await
+            .expect("drained in time");
+        let elapsed = start.elapsed();
+        let exported = queue.stats().exported;
+        println!(
+            "queue on disk, {sync:?}, {producers} producers: {:.0} items/s ({} ns/item), {exported} exported",
+            exported as f64 / elapsed.as_secs_f64(),
+            (elapsed / u32::try_from(exported).expect("small")).as_nanos(),
+        );
+    }
 }
 
 /// `layer.layer(service)` read left to right.

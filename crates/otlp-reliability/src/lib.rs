@@ -21,6 +21,11 @@
 //!   exporter, N consumers, [`WhenFull`] policy (block with a timeout, drop
 //!   newest, drop oldest), every drop counted by [`DropReason`], `flush` and
 //!   `shutdown` within a deadline.
+//! - [`Storage`]: the queue on disk, like the Collector's `file_storage`:
+//!   each item is written (and flushed, by [`SyncPolicy`]) before `push`
+//!   returns, and what a crash, a kill or a shutdown deadline left is sent on
+//!   the next start, at least once; torn and damaged records are skipped and
+//!   counted. Format and guarantees in [`persist`].
 //! - [`ConcurrencyLimitLayer`] (tower's) and [`Failover`] across an ordered
 //!   list of endpoints, back to the first when it is healthy again.
 //! - [`Stats`]: one [`StatsSnapshot`] of a stack; every state change is also
@@ -44,7 +49,9 @@
 //! the `otlp` facade, which wires a stack from configuration.
 //!
 //! # Feature flags
-//! None: the crate needs only tokio (time, sync, rt), tower and tracing.
+//! None: the crate needs only tokio (time, sync, rt), tower and tracing, and
+//! for [`Storage`] crc32fast and the standard library's file locks (so Rust
+//! 1.89).
 //!
 //! # Example
 //! ```
@@ -98,11 +105,56 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Surviving restarts
+//! Open a directory and build the queue on it; a later run on the same
+//! directory sends what this one did not.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use otlp_reliability::{Queue, QueueError, Storage, SyncPolicy};
+//! use otlp_transport::{Encoded, ExportError, Outcome, Signal};
+//! # use otlp_codec::Codec;
+//! # use otlp_compression::Compression;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let item = Encoded::new(
+//!     Signal::Logs,
+//!     Codec::Protobuf,
+//!     Compression::None,
+//!     bytes::Bytes::from_static(b"encoded once"),
+//! );
+//!
+//! // A receiver that never answers: the item is still in flight at the
+//! // shutdown, and stays on disk.
+//! let down =
+//!     tower::service_fn(|_: Encoded| std::future::pending::<Result<Outcome, ExportError>>());
+//! let storage = Storage::builder(dir.path()).sync(SyncPolicy::EveryPush).open()?;
+//! let queue = Queue::builder().build_persistent(storage, down)?;
+//! queue.push(item).await?;
+//! let stopped = queue.shutdown(Duration::from_millis(10)).await;
+//! assert!(matches!(stopped, Err(QueueError::ShutdownKept { kept: 1 })));
+//!
+//! // The next start sends it.
+//! let up = tower::service_fn(|_: Encoded| async { Ok::<_, ExportError>(Outcome::Success) });
+//! let storage = Storage::open(dir.path())?;
+//! assert_eq!(storage.recovered(), 1);
+//! let queue = Queue::builder().build_persistent(storage, up)?;
+//! queue.shutdown(Duration::from_secs(5)).await?;
+//! assert_eq!(queue.stats().exported, 1);
+//! assert_eq!(queue.stats().recovered, 1);
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod breaker;
 mod error;
 pub mod failover;
+pub mod persist;
 pub mod queue;
 pub mod retry;
 mod stats;
@@ -116,6 +168,7 @@ pub use breaker::{
 };
 pub use error::{AttemptTimedOut, BreakerOpen, Cause, ConfigError, RetriesExhausted};
 pub use failover::{EndpointHealth, Failover, FailoverBuilder, FailoverMonitor};
+pub use persist::{Storage, StorageBuilder, StorageError, StorageSnapshot, SyncPolicy};
 pub use queue::{
     DropCounts, DropReason, Queue, QueueBuilder, QueueError, QueueMonitor, QueueSnapshot, WhenFull,
 };

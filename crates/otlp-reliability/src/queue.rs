@@ -5,12 +5,17 @@
 //! for room up to a timeout, refuse the new item, or evict the oldest ones.
 //! Every item that does not reach the exporter is counted with its
 //! [`DropReason`]; every item that does is counted as exported or failed, so
-//! `accepted = exported + failed + evicted + shutdown_deadline + queued + in_flight`
-//! holds at any moment.
+//! `accepted + recovered = exported + failed + evicted + shutdown_deadline + kept + queued + in_flight`
+//! holds at any moment (`recovered` and `kept` are zero without storage).
 //!
 //! The consumers are Tokio tasks, each sending one item at a time through its
 //! own clone of the service; put the retry layer in that service so that a
 //! consumer keeps an item until it is delivered or given up.
+//!
+//! With a [`Storage`] ([`QueueBuilder::build_persistent`]) every item is also
+//! written to disk before `push` returns, and what is not exported when the
+//! process stops — crash, kill, or a shutdown deadline — is `kept` there and
+//! queued again (`recovered`) on the next start; see [`crate::persist`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +29,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::error::ConfigError;
+use crate::persist::{Journal, Storage, StorageError, StorageSnapshot, Ticket};
 
 /// What a push does when the item does not fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,19 +60,23 @@ pub enum DropReason {
     Oversize,
     /// Refused on push: the queue was shut down.
     Closed,
-    /// Still queued or in flight when the shutdown deadline passed.
+    /// Still queued or in flight when the shutdown deadline passed (without
+    /// storage; with it they are kept on disk instead).
     ShutdownDeadline,
+    /// Refused on push: it could not be written to the queue's storage.
+    Storage,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         Self::QueueFull,
         Self::Evicted,
         Self::BlockTimeout,
         Self::Oversize,
         Self::Closed,
         Self::ShutdownDeadline,
+        Self::Storage,
     ];
 
     fn index(self) -> usize {
@@ -77,13 +87,14 @@ impl DropReason {
             Self::Oversize => 3,
             Self::Closed => 4,
             Self::ShutdownDeadline => 5,
+            Self::Storage => 6,
         }
     }
 }
 
 /// Dropped items, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DropCounts([u64; 6]);
+pub struct DropCounts([u64; 7]);
 
 impl DropCounts {
     /// Items dropped for `reason`.
@@ -139,6 +150,20 @@ pub enum QueueError {
         /// Items dropped.
         dropped: u64,
     },
+    /// Items were still queued or in flight when the shutdown deadline
+    /// passed; they stay in the queue's storage and are queued again when it
+    /// is next opened. Nothing was lost.
+    #[error(
+        "{kept} item(s) not exported before the shutdown deadline stay in the queue's storage for the next start"
+    )]
+    ShutdownKept {
+        /// Items left in storage.
+        kept: u64,
+    },
+    /// The item could not be written to the queue's storage; it was dropped.
+    /// The sender may try again; check the directory's disk.
+    #[error("the item was dropped: {0}")]
+    Storage(#[from] StorageError),
 }
 
 /// The settings of a [`Queue`].
@@ -191,6 +216,27 @@ impl QueueBuilder {
     /// Starts the consumers, each with a clone of `service`, on the current
     /// Tokio runtime.
     pub fn build<S: ExportService>(self, service: S) -> Result<Queue, ConfigError> {
+        self.start(service, None)
+    }
+
+    /// Like [`build`](Self::build), with every item also kept in `storage`
+    /// until it is exported, failed or dropped: the items a previous run
+    /// left there are queued first (even beyond the limits), and what this
+    /// run leaves is queued on the next start. See the
+    /// [crate example](crate#surviving-restarts).
+    pub fn build_persistent<S: ExportService>(
+        self,
+        storage: Storage,
+        service: S,
+    ) -> Result<Queue, ConfigError> {
+        self.start(service, Some(storage))
+    }
+
+    fn start<S: ExportService>(
+        self,
+        service: S,
+        storage: Option<Storage>,
+    ) -> Result<Queue, ConfigError> {
         if self.max_items == 0 {
             return Err(ConfigError::new("max_items", "must be at least 1"));
         }
@@ -203,14 +249,31 @@ impl QueueBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             ConfigError::new("runtime", "the queue must be built within a Tokio runtime")
         })?;
+        let mut state = State::default();
+        let counters = Counters::default();
+        let journal = storage.map(|storage| {
+            let recovered = storage.recovered.len() as u64;
+            for (ticket, item) in storage.recovered {
+                state.bytes += item.body().len();
+                state.items.push_back(Entry {
+                    item,
+                    ticket: Some(ticket),
+                });
+            }
+            state.peak_items = state.items.len();
+            state.peak_bytes = state.bytes;
+            Counters::add(&counters.recovered, recovered);
+            Arc::new(storage.journal)
+        });
         let shared = Arc::new(Shared {
             config: self,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             item_ready: Notify::new(),
             space_freed: Notify::new(),
             idle: Notify::new(),
-            counters: Counters::default(),
+            counters,
             consumers: Mutex::new(JoinSet::new()),
+            journal,
         });
         {
             let mut consumers = shared.consumers();
@@ -254,6 +317,13 @@ pub struct QueueSnapshot {
     pub failed: u64,
     /// Items dropped, by reason.
     pub dropped: DropCounts,
+    /// Items a previous run left in the storage, queued on start.
+    pub recovered: u64,
+    /// Items not exported by the shutdown deadline (or in flight when the
+    /// consumers stopped), left in the storage for the next start.
+    pub kept: u64,
+    /// The storage's findings on open and its size now, when there is one.
+    pub storage: Option<StorageSnapshot>,
 }
 
 impl Queue {
@@ -264,7 +334,9 @@ impl Queue {
 
     /// Queues `item`, applying the [`WhenFull`] policy if it does not fit.
     /// Only [`WhenFull::Block`] ever waits. An item refused is dropped and
-    /// counted.
+    /// counted. With storage, `Ok` means the item is written (and flushed as
+    /// the [`SyncPolicy`](crate::SyncPolicy) says); a failed write refuses it
+    /// with [`QueueError::Storage`].
     pub async fn push(&self, item: Encoded) -> Result<(), QueueError> {
         let shared = &self.producer.shared;
         let config = &shared.config;
@@ -280,57 +352,66 @@ impl Queue {
             WhenFull::Block { timeout } => Some((Instant::now() + timeout, timeout)),
             _ => None,
         };
-        loop {
-            let room = shared.space_freed.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            {
-                let mut state = shared.state();
-                if state.closed {
-                    drop(state);
-                    shared.count_drop(DropReason::Closed, 1);
-                    return Err(QueueError::Closed);
+        let Some(journal) = &shared.journal else {
+            return shared
+                .admit(Some(Entry { item, ticket: None }), size, deadline)
+                .await;
+        };
+        // Room first, so that an item refused costs no disk write.
+        shared.admit(None, size, deadline).await?;
+        let unqueued = Unqueued {
+            journal: journal.clone(),
+            slot: Arc::default(),
+        };
+        let store = {
+            let (journal, slot, item) = (journal.clone(), unqueued.slot.clone(), item.clone());
+            move || {
+                let ticket = journal.append(&item)?;
+                let mut slot = lock(&slot);
+                if slot.abandoned {
+                    drop(slot);
+                    journal.ack(ticket);
+                } else {
+                    slot.ticket = Some(ticket);
                 }
-                if !state.fits(config, size) {
-                    state.mark_full();
-                }
-                if state.fits(config, size) || config.when_full == WhenFull::DropOldest {
-                    let mut evicted = 0;
-                    while !state.fits(config, size) {
-                        let Some(oldest) = state.items.pop_front() else {
-                            break;
-                        };
-                        state.bytes -= oldest.body().len();
-                        evicted += 1;
-                    }
-                    state.items.push_back(item);
-                    state.bytes += size;
-                    state.peak_items = state.peak_items.max(state.items.len());
-                    state.peak_bytes = state.peak_bytes.max(state.bytes);
-                    drop(state);
-                    Counters::add(&shared.counters.accepted, 1);
-                    if evicted > 0 {
-                        tracing::debug!(evicted, "queue full: oldest items evicted");
-                        shared.count_drop(DropReason::Evicted, evicted);
-                    }
-                    shared.item_ready.notify_one();
-                    return Ok(());
-                }
-                if config.when_full == WhenFull::DropNewest {
-                    let (items, bytes) = (state.items.len(), state.bytes);
-                    drop(state);
-                    tracing::debug!(items, bytes, "queue full: item refused");
-                    shared.count_drop(DropReason::QueueFull, 1);
-                    return Err(QueueError::Full { items, bytes });
-                }
+                Ok(ticket)
             }
-            if let Some((deadline, timeout)) = deadline
-                && tokio::time::timeout_at(deadline, room).await.is_err()
-            {
-                shared.count_drop(DropReason::BlockTimeout, 1);
-                return Err(QueueError::Timeout(timeout));
+        };
+        let written = if journal.flushes() {
+            // A flush to disk takes milliseconds: off the runtime's threads.
+            tokio::task::spawn_blocking(store).await
+        } else {
+            // A write to the page cache takes microseconds, less than the
+            // hop to a blocking thread.
+            Ok(store())
+        };
+        let ticket = match written {
+            Ok(Ok(ticket)) => ticket,
+            Ok(Err(StorageError::Closed)) => {
+                shared.count_drop(DropReason::Closed, 1);
+                return Err(QueueError::Closed);
             }
-        }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot store a queue item; it is refused");
+                shared.count_drop(DropReason::Storage, 1);
+                return Err(error.into());
+            }
+            Err(_) => {
+                // The runtime is shutting down.
+                shared.count_drop(DropReason::Closed, 1);
+                return Err(QueueError::Closed);
+            }
+        };
+        let entry = Entry {
+            item,
+            ticket: Some(ticket),
+        };
+        // Refused (room went to another push meanwhile) or abandoned, the
+        // item is marked done on disk by `unqueued`; queued, it is the
+        // queue's.
+        shared.admit(Some(entry), size, deadline).await?;
+        lock(&unqueued.slot).ticket = None;
+        Ok(())
     }
 
     /// Waits until everything queued so far is exported (or failed), at most
@@ -368,6 +449,7 @@ impl Queue {
         while let Ok(Some(_)) = tokio::time::timeout_at(deadline, consumers.join_next()).await {}
         let before =
             shared.counters.dropped[DropReason::ShutdownDeadline.index()].load(Ordering::Relaxed);
+        let kept_before = shared.counters.kept.load(Ordering::Relaxed);
         // Aborted consumers count their items in flight as they are dropped.
         consumers.abort_all();
         while consumers.join_next().await.is_some() {}
@@ -376,11 +458,25 @@ impl Queue {
             state.bytes = 0;
             state.items.drain(..).collect()
         };
-        shared.count_drop(DropReason::ShutdownDeadline, left.len() as u64);
+        if let Some(journal) = &shared.journal {
+            Counters::add(&shared.counters.kept, left.len() as u64);
+            journal.close();
+        } else {
+            shared.count_drop(DropReason::ShutdownDeadline, left.len() as u64);
+        }
         let dropped = shared.counters.dropped[DropReason::ShutdownDeadline.index()]
             .load(Ordering::Relaxed)
             - before;
+        let kept = shared.counters.kept.load(Ordering::Relaxed) - kept_before;
         shared.idle.notify_waiters();
+        if kept > 0 {
+            tracing::info!(
+                kept,
+                ?timeout,
+                "queue shut down: items not exported in time stay in storage for the next start"
+            );
+            return Err(QueueError::ShutdownKept { kept });
+        }
         if dropped > 0 {
             tracing::warn!(
                 dropped,
@@ -435,11 +531,54 @@ struct Shared {
     idle: Notify,
     counters: Counters,
     consumers: Mutex<JoinSet<()>>,
+    journal: Option<Arc<Journal>>,
+}
+
+/// An item written to storage and not queued yet: marked done on disk if its
+/// push is refused or abandoned (the push future dropped, the write
+/// finishing or not), so that its segment can go and it is not sent after a
+/// restart.
+struct Unqueued {
+    journal: Arc<Journal>,
+    slot: Arc<Mutex<Unwritten>>,
+}
+
+#[derive(Debug, Default)]
+struct Unwritten {
+    /// Written, not queued.
+    ticket: Option<Ticket>,
+    /// The push went away; the writer marks its item done itself.
+    abandoned: bool,
+}
+
+impl Drop for Unqueued {
+    fn drop(&mut self) {
+        let mut slot = lock(&self.slot);
+        slot.abandoned = true;
+        if let Some(ticket) = slot.ticket.take() {
+            drop(slot);
+            self.journal.ack(ticket);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data, consistent after any panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A queued item, and where it is on disk when the queue has storage.
+#[derive(Debug)]
+struct Entry {
+    item: Encoded,
+    ticket: Option<Ticket>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    items: VecDeque<Encoded>,
+    items: VecDeque<Entry>,
     bytes: usize,
     in_flight: usize,
     closed: bool,
@@ -476,7 +615,9 @@ struct Counters {
     accepted: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
-    dropped: [AtomicU64; 6],
+    dropped: [AtomicU64; 7],
+    recovered: AtomicU64,
+    kept: AtomicU64,
 }
 
 impl Counters {
@@ -503,6 +644,78 @@ impl Shared {
         Counters::add(&self.counters.dropped[reason.index()], n);
     }
 
+    /// Applies the [`WhenFull`] policy to an item of `size` bytes: queues
+    /// `entry` when there is room (evicting if the policy says), or only
+    /// waits for room when `entry` is `None`. A refusal is counted.
+    async fn admit(
+        &self,
+        mut entry: Option<Entry>,
+        size: usize,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<(), QueueError> {
+        let config = &self.config;
+        loop {
+            let room = self.space_freed.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut state = self.state();
+                if state.closed {
+                    drop(state);
+                    self.count_drop(DropReason::Closed, 1);
+                    return Err(QueueError::Closed);
+                }
+                if !state.fits(config, size) {
+                    state.mark_full();
+                }
+                if state.fits(config, size) || config.when_full == WhenFull::DropOldest {
+                    let Some(entry) = entry.take() else {
+                        return Ok(());
+                    };
+                    let mut evicted = Vec::new();
+                    while !state.fits(config, size) {
+                        let Some(oldest) = state.items.pop_front() else {
+                            break;
+                        };
+                        state.bytes -= oldest.item.body().len();
+                        evicted.push(oldest.ticket);
+                    }
+                    state.items.push_back(entry);
+                    state.bytes += size;
+                    state.peak_items = state.peak_items.max(state.items.len());
+                    state.peak_bytes = state.peak_bytes.max(state.bytes);
+                    drop(state);
+                    Counters::add(&self.counters.accepted, 1);
+                    if !evicted.is_empty() {
+                        tracing::debug!(
+                            evicted = evicted.len(),
+                            "queue full: oldest items evicted"
+                        );
+                        self.count_drop(DropReason::Evicted, evicted.len() as u64);
+                        if let Some(journal) = &self.journal {
+                            evicted.into_iter().flatten().for_each(|t| journal.ack(t));
+                        }
+                    }
+                    self.item_ready.notify_one();
+                    return Ok(());
+                }
+                if config.when_full == WhenFull::DropNewest {
+                    let (items, bytes) = (state.items.len(), state.bytes);
+                    drop(state);
+                    tracing::debug!(items, bytes, "queue full: item refused");
+                    self.count_drop(DropReason::QueueFull, 1);
+                    return Err(QueueError::Full { items, bytes });
+                }
+            }
+            if let Some((deadline, timeout)) = deadline
+                && tokio::time::timeout_at(deadline, room).await.is_err()
+            {
+                self.count_drop(DropReason::BlockTimeout, 1);
+                return Err(QueueError::Timeout(timeout));
+            }
+        }
+    }
+
     fn close(&self) {
         self.state().closed = true;
         self.item_ready.notify_waiters();
@@ -510,15 +723,15 @@ impl Shared {
     }
 
     /// The next item for a consumer; `None` once closed and empty.
-    async fn next(&self) -> Option<Encoded> {
+    async fn next(&self) -> Option<Entry> {
         loop {
             let ready = self.item_ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
             {
                 let mut state = self.state();
-                if let Some(item) = state.items.pop_front() {
-                    state.bytes -= item.body().len();
+                if let Some(entry) = state.items.pop_front() {
+                    state.bytes -= entry.item.body().len();
                     state.in_flight += 1;
                     // Half empty before saying so, so that a queue at its
                     // limit does not log every pop and push.
@@ -535,7 +748,7 @@ impl Shared {
                     }
                     drop(state);
                     self.space_freed.notify_waiters();
-                    return Some(item);
+                    return Some(entry);
                 }
                 if state.closed {
                     return None;
@@ -559,14 +772,18 @@ impl Shared {
             exported: load(&counters.exported),
             failed: load(&counters.failed),
             dropped: DropCounts(counters.dropped.each_ref().map(load)),
+            recovered: load(&counters.recovered),
+            kept: load(&counters.kept),
+            storage: self.journal.as_ref().map(|journal| journal.stats()),
         }
     }
 }
 
 async fn consume<S: ExportService>(shared: Arc<Shared>, mut service: S) {
-    while let Some(item) = shared.next().await {
+    while let Some(Entry { item, ticket }) = shared.next().await {
         let mut in_flight = InFlight {
             shared: shared.clone(),
+            ticket,
             exported: None,
         };
         let result = match service.ready().await {
@@ -580,10 +797,11 @@ async fn consume<S: ExportService>(shared: Arc<Shared>, mut service: S) {
     }
 }
 
-/// An item being exported; counts how it ended, or as a shutdown drop when
-/// its consumer is aborted mid-export.
+/// An item being exported; counts how it ended, or as a shutdown drop (kept
+/// in storage, if any) when its consumer is aborted mid-export.
 struct InFlight {
     shared: Arc<Shared>,
+    ticket: Option<Ticket>,
     exported: Option<bool>,
 }
 
@@ -593,7 +811,13 @@ impl Drop for InFlight {
         match self.exported {
             Some(true) => Counters::add(&counters.exported, 1),
             Some(false) => Counters::add(&counters.failed, 1),
+            None if self.shared.journal.is_some() => Counters::add(&counters.kept, 1),
             None => self.shared.count_drop(DropReason::ShutdownDeadline, 1),
+        }
+        if let (Some(journal), Some(ticket), Some(_)) =
+            (&self.shared.journal, self.ticket, self.exported)
+        {
+            journal.ack(ticket);
         }
         let idle = {
             let mut state = self.shared.state();
@@ -623,8 +847,12 @@ mod tests {
         let dropped = stats.dropped.get(DropReason::Evicted)
             + stats.dropped.get(DropReason::ShutdownDeadline);
         assert_eq!(
-            stats.accepted,
-            stats.exported + stats.failed + dropped + (stats.items + stats.in_flight) as u64,
+            stats.accepted + stats.recovered,
+            stats.exported
+                + stats.failed
+                + dropped
+                + stats.kept
+                + (stats.items + stats.in_flight) as u64,
             "{stats:?}"
         );
     }

@@ -125,6 +125,8 @@ mod tests {
         check::<Stats>();
         check::<StatsSnapshot>();
         check::<QueueError>();
+        check::<Storage>();
+        check::<StorageError>();
         check::<Retry<FaultService>>();
         check::<CircuitBreaker<FaultService>>();
         check::<Failover<FaultService>>();
@@ -151,6 +153,21 @@ mod tests {
         send(queue.flush(Duration::from_secs(1))).await.unwrap();
         send(queue.shutdown(Duration::from_secs(1))).await.unwrap();
         assert_eq!(queue.stats().exported, 3);
+
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::builder()
+            .build_persistent(
+                Storage::open(dir.path()).unwrap(),
+                FaultService::new(|_, _| Fault::Accept),
+            )
+            .unwrap();
+        let pusher = queue.clone();
+        tokio::spawn(async move { send(pusher.push(sized(1, 0))).await })
+            .await
+            .unwrap()
+            .unwrap();
+        send(queue.shutdown(Duration::from_secs(1))).await.unwrap();
+        assert_eq!(queue.stats().exported, 1);
     }
 
     #[tokio::test(start_paused = true)]
