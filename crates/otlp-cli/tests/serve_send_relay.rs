@@ -169,6 +169,7 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
         ("http/json", "zstd"),
         ("http/protobuf", "none"),
         ("http/cbor", "snappy"),
+        ("http/protobuf", "lz4"),
     ] {
         let http = send(&[
             "--endpoint",
@@ -190,8 +191,8 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
     }
     let (stopped, said) = serve.stop();
     assert!(stopped, "{said}");
-    assert!(said.contains("received 250 spans in 5 requests"), "{said}");
-    assert_eq!(records_written(&out), [250, 250, 250]);
+    assert!(said.contains("received 300 spans in 6 requests"), "{said}");
+    assert_eq!(records_written(&out), [300, 300, 300]);
 }
 
 #[test]
@@ -332,7 +333,7 @@ fn serve_takes_websocket_exports_on_the_http_port() {
     let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
     let http = serve.http.trim_start_matches("http://").to_owned();
     let endpoint = format!("ws://{http}");
-    for compression in ["none", "zstd"] {
+    for compression in ["none", "zstd", "lz4"] {
         let sent = send(&[
             "--endpoint",
             &endpoint,
@@ -359,8 +360,8 @@ fn serve_takes_websocket_exports_on_the_http_port() {
         said.contains(&format!("otlp serve: OTLP/WebSocket on {http}/v1/ws")),
         "{said}"
     );
-    assert!(said.contains("received 200 spans in 4 requests"), "{said}");
-    assert_eq!(records_written(&out), [200, 200, 200]);
+    assert!(said.contains("received 300 spans in 6 requests"), "{said}");
+    assert_eq!(records_written(&out), [300, 300, 300]);
 
     // Without --ws the path is not served, and the sender says so.
     let serve = Background::start(&["serve", "--no-ws", "--out", out.to_str().expect("UTF-8")]);
@@ -450,4 +451,24 @@ fn serve_over_mutual_tls_takes_grpc_http_and_websocket_exports() {
     assert!(stopped, "{said}");
     assert!(said.contains("received 150 spans in 3 requests"), "{said}");
     assert_eq!(records_written(&out), [150, 150, 150]);
+}
+
+#[test]
+fn send_help_names_every_compression() {
+    let output = otlp()
+        .args(["send", "--help"])
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "gzip",
+        "deflate",
+        "zstd",
+        "snappy",
+        "x-snappy-framed",
+        "lz4",
+    ] {
+        assert!(help.contains(name), "{name} missing from: {help}");
+    }
 }
