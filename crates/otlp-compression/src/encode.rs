@@ -249,8 +249,8 @@ fn compress_lz4(input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     // allocates a block-sized buffer or two whatever the body's size.
     let block_size = match input.len() {
         0..=0x1_0000 => BlockSize::Max64KB,
-        0..=0x4_0000 => BlockSize::Max256KB,
-        0..=0x10_0000 => BlockSize::Max1MB,
+        0x1_0001..=0x4_0000 => BlockSize::Max256KB,
+        0x4_0001..=0x10_0000 => BlockSize::Max1MB,
         _ => BlockSize::Max4MB,
     };
     let info = FrameInfo::new()
