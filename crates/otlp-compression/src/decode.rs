@@ -174,7 +174,7 @@ fn decode<R: BufRead>(
         #[cfg(feature = "lz4")]
         Compression::Lz4 => {
             let mut decoder = lz4::Decoder::new(source, limit);
-            read_bounded(&mut decoder, limit, out).map_err(|e| match e {
+            append_bounded(&mut decoder, limit, out).map_err(|e| match e {
                 Failure::Io(_) if decoder.over_limit() => Error::LimitExceeded { limit }.into(),
                 e => e,
             })
@@ -208,6 +208,36 @@ fn read_bounded(mut reader: impl Read, limit: usize, out: &mut Vec<u8>) -> Resul
         if reader.by_ref().take(spare as u64).read_to_end(out)? == 0 {
             return Ok(written);
         }
+    }
+}
+
+/// Like [`read_bounded`], for a decoder that hands out its own buffer: its
+/// output is appended as it is, where `read` would first zero the space it
+/// reads into.
+#[cfg(feature = "lz4")]
+fn append_bounded(
+    mut reader: impl BufRead,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, Failure> {
+    let start = out.len();
+    loop {
+        let written = out.len() - start;
+        let room = limit - written;
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(written);
+        }
+        if chunk.len() > room {
+            return Err(Error::LimitExceeded { limit }.into());
+        }
+        if out.capacity() - out.len() < chunk.len() {
+            // Double what was written so far, at least the chunk, never past the limit.
+            out.reserve_exact(written.max(MIN_GROWTH).max(chunk.len()).min(room));
+        }
+        let n = chunk.len();
+        out.extend_from_slice(chunk);
+        reader.consume(n);
     }
 }
 

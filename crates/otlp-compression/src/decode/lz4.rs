@@ -58,35 +58,45 @@ impl<R: BufRead> Decoder<R> {
             .is_some_and(|decoder| decoder.get_ref().over_limit)
     }
 
-    fn frames(&mut self) -> io::Result<&mut Frames<R>> {
+    fn decoder(&mut self) -> io::Result<&mut FrameDecoder<Frames<R>>> {
+        // `None` only between taking the decoder and putting a new one back.
         self.decoder
             .as_mut()
-            .map(FrameDecoder::get_mut)
-            .ok_or_else(|| io::Error::other("the LZ4 decoder failed earlier"))
+            .ok_or_else(|| io::Error::other("the LZ4 decoder was lost"))
+    }
+
+    fn frames(&mut self) -> io::Result<&mut Frames<R>> {
+        self.decoder().map(FrameDecoder::get_mut)
     }
 }
 
 impl<R: BufRead> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The decoder's own buffer is handed out as it is, so that the caller can
+/// append it to its output without a zeroed intermediate buffer.
+impl<R: BufRead> BufRead for Decoder<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         loop {
             let before = self.frames()?.position;
-            let n = match self.decoder.as_mut() {
-                Some(decoder) => decoder.read(buf)?,
-                None => return Err(io::Error::other("the LZ4 decoder failed earlier")),
-            };
-            if n > 0 {
-                return Ok(n);
+            let decoder = self.decoder()?;
+            if !decoder.fill_buf()?.is_empty() {
+                break;
             }
-            // The decoder says 0 at the end of each frame, after a block of no
-            // content, and when the input runs out, wherever that is.
+            // The decoder has nothing at the end of each frame, after a block
+            // of no content, and when the input runs out, wherever that is.
             let frames = self.frames()?;
             if frames.position == before {
                 // Only the end of the input stops the decoder without consuming any.
                 return match frames.at_boundary() && frames.frames > 0 {
-                    true => Ok(0),
+                    true => Ok(&[]),
                     false => Err(io::ErrorKind::UnexpectedEof.into()),
                 };
             }
@@ -95,7 +105,7 @@ impl<R: BufRead> Read for Decoder<R> {
             }
             let finished = frames.shape;
             match frames.read_header()? {
-                None if frames.frames > 0 => return Ok(0),
+                None if frames.frames > 0 => return Ok(&[]),
                 None => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Some(next) if Some(next) == finished => {}
                 Some(_) => {
@@ -107,6 +117,14 @@ impl<R: BufRead> Read for Decoder<R> {
                     }
                 }
             }
+        }
+        // Data is buffered: this returns it without reading.
+        self.decoder()?.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if let Some(decoder) = self.decoder.as_mut() {
+            decoder.consume(amt);
         }
     }
 }
