@@ -24,6 +24,7 @@ fn encoders() -> Vec<Encoder> {
     all.extend([
         Encoder::new(Compression::Snappy),
         Encoder::new(Compression::SnappyFramed),
+        Encoder::new(Compression::Lz4),
     ]);
     all
 }
@@ -52,6 +53,14 @@ fn baseline_compress(encoder: Encoder, data: &[u8]) -> Vec<u8> {
             let mut e = snap::write::FrameEncoder::new(Vec::new());
             e.write_all(data).expect("write");
             e.into_inner().expect("flush")
+        }
+        Compression::Lz4 => {
+            // The same frame as ours: content checksum on (lz4_flex's
+            // automatic block size is 4 MiB for traces.pb, as ours).
+            let info = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            e.write_all(data).expect("write");
+            e.finish().expect("finish")
         }
         other => unreachable!("no baseline for {other}"),
     }
@@ -84,6 +93,11 @@ fn baseline_decompress(compression: Compression, packed: &[u8], len: usize) -> V
             snap::read::FrameDecoder::new(packed)
                 .read_to_end(&mut out)
                 .expect("snappy framed");
+        }
+        Compression::Lz4 => {
+            lz4_flex::frame::FrameDecoder::new(packed)
+                .read_to_end(&mut out)
+                .expect("lz4");
         }
         other => unreachable!("no baseline for {other}"),
     }

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Subtract the `setup` count (reading the dataset, compressing it once) from
-//! the others. Arguments: `gzip|zstd|snappy`, `setup|ours|raw`,
+//! the others. Arguments: `gzip|zstd|snappy|lz4`, `setup|ours|raw`,
 //! `compress|decompress`; level 1 throughout.
 
 use std::io::{Read, Write};
@@ -22,7 +22,7 @@ const LEVEL: i32 = 1;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [algo, side, op] = [0, 1, 2].map(|i| args.get(i).map(String::as_str).unwrap_or(""));
-    let compression: Compression = algo.parse().expect("gzip, zstd or snappy");
+    let compression: Compression = algo.parse().expect("gzip, zstd, snappy or lz4");
     let data = otlp_benches::protobuf(otlp_benches::Signal::Traces).to_vec();
     let encoder = Encoder::new(compression).with_level(Level::Precise(LEVEL));
     let mut packed = Vec::new();
@@ -39,7 +39,7 @@ fn main() {
         ("raw", "compress") => out = raw_compress(compression, &data),
         ("raw", "decompress") => out = raw_decompress(compression, &packed),
         _ => panic!(
-            "usage: compression_instructions gzip|zstd|snappy setup|ours|raw compress|decompress"
+            "usage: compression_instructions gzip|zstd|snappy|lz4 setup|ours|raw compress|decompress"
         ),
     }
     std::hint::black_box(out);
@@ -57,6 +57,13 @@ fn raw_compress(compression: Compression, data: &[u8]) -> Vec<u8> {
         Compression::Snappy => snap::raw::Encoder::new()
             .compress_vec(data)
             .expect("snappy"),
+        Compression::Lz4 => {
+            // The same frame as ours: content checksum on, 4 MiB blocks.
+            let info = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+            let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            encoder.write_all(data).expect("lz4");
+            encoder.finish().expect("lz4")
+        }
         other => panic!("no raw call for {other}"),
     }
 }
@@ -74,6 +81,11 @@ fn raw_decompress(compression: Compression, packed: &[u8]) -> Vec<u8> {
             out = snap::raw::Decoder::new()
                 .decompress_vec(packed)
                 .expect("snappy")
+        }
+        Compression::Lz4 => {
+            lz4_flex::frame::FrameDecoder::new(packed)
+                .read_to_end(&mut out)
+                .expect("lz4");
         }
         other => panic!("no raw call for {other}"),
     }

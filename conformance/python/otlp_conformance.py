@@ -1,6 +1,6 @@
 """Conformance of the `otlp` command against OpenTelemetry's own Python code.
 
-Three suites, each comparing record by record what one side sent with what the
+Four suites, each comparing record by record what one side sent with what the
 other side got:
 
   sdk-to-serve       the official Python SDK exporters (OTLP/gRPC and
@@ -8,7 +8,12 @@ other side got:
                      lines are compared with what the exporters encoded.
   send-to-reference  `otlp send` replays protobuf and OTLP/JSON files to a
                      reference receiver built on the `opentelemetry-proto`
-                     package (grpcio server + HTTP server), over every protocol.
+                     package (grpcio server + HTTP server), over every protocol;
+                     its HTTP side decompresses gzip, deflate and lz4 (the
+                     reference `lz4` package's `lz4.frame`).
+  lz4-to-serve       Python posts requests compressed by `lz4.frame` (as its
+                     defaults shape the frame, and as the Collector's exporters
+                     do) to `otlp serve` with `Content-Encoding: lz4`.
   relay              the SDK exporters send to `otlp relay`, which forwards to
                      the reference receiver.
 
@@ -36,6 +41,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+import lz4.frame
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -409,6 +415,8 @@ class Reference:
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
+                elif encoding.lower() == "lz4":
+                    body = lz4.frame.decompress(body)
                 elif encoding != "identity":
                     return self.answer(415, "text/plain", f"unsupported encoding {encoding}".encode())
                 content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
@@ -470,8 +478,9 @@ def sdk_to_serve(binary: str, work: Path) -> int:
     return total
 
 
-def send_to_reference(binary: str, work: Path) -> int:
-    """Replays files the Python encoders wrote with `otlp send`, over every protocol."""
+def sdk_requests() -> dict[str, list]:
+    """The requests the SDK exporters encode, checked against what the
+    reference receiver decodes of them."""
     sdk_reference = Reference()
     try:
         sent = run_sdk("grpc", f"http://127.0.0.1:{sdk_reference.grpc_port}")
@@ -480,6 +489,12 @@ def send_to_reference(binary: str, work: Path) -> int:
             compare("Python SDK grpc -> reference receiver (self-check)", signal, sent[signal], compare_all[signal])
     finally:
         sdk_reference.stop()
+    return sent
+
+
+def send_to_reference(binary: str, work: Path) -> int:
+    """Replays files the Python encoders wrote with `otlp send`, over every protocol."""
+    sent = sdk_requests()
 
     total = 0
     reference = Reference()
@@ -501,6 +516,8 @@ def send_to_reference(binary: str, work: Path) -> int:
                 ("http/protobuf", "none", pb),
                 ("http/json", "none", as_json),
                 ("http/json", "gzip", pb),
+                ("http/protobuf", "lz4", pb),
+                ("http/json", "lz4", as_json),
             ):
                 endpoint = (
                     f"http://127.0.0.1:{reference.grpc_port}" if protocol == "grpc"
@@ -515,6 +532,62 @@ def send_to_reference(binary: str, work: Path) -> int:
                 total += compare(f"otlp send {protocol} {compression} {file.suffix} -> reference", signal, [merged], got[signal])
     finally:
         reference.stop()
+    return total
+
+
+def lz4_to_serve(binary: str, work: Path) -> int:
+    """Posts `lz4.frame`-compressed requests to `otlp serve`, in the shapes
+    that writers give LZ4 frames."""
+    import json
+    import urllib.request
+
+    sent = sdk_requests()
+    shapes = {
+        # python-lz4's defaults: 64 KiB linked blocks, no checksum.
+        "lz4.frame defaults": {},
+        # What pierrec/lz4 (the Collector's) writes: 4 MiB independent blocks,
+        # a content checksum; here with the content size and block checksums too.
+        "4 MiB independent blocks, checksums": {
+            "block_size": lz4.frame.BLOCKSIZE_MAX4MB,
+            "block_linked": False,
+            "content_checksum": True,
+            "block_checksum": True,
+            "store_size": True,
+        },
+    }
+    out = work / "serve-lz4.jsonl"
+    serve = Otlp(binary, ["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--out", str(out)])
+    expected: dict[str, list] = {s: [] for s in SIGNALS}
+    try:
+        for signal in SIGNALS:
+            merged = REQUEST_TYPES[signal]()
+            for request in sent[signal]:
+                merged.MergeFrom(request)
+            bodies = [("application/x-protobuf", merged.SerializeToString())]
+            bodies.append(("application/json", json.dumps(to_otlp_json(merged)).encode()))
+            for shape, options in shapes.items():
+                for content_type, body in bodies:
+                    post = urllib.request.Request(
+                        f"http://{serve.addresses['HTTP']}/v1/{signal}",
+                        data=lz4.frame.compress(body, **options),
+                        headers={"Content-Type": content_type, "Content-Encoding": "lz4"},
+                        method="POST",
+                    )
+                    try:
+                        with urllib.request.urlopen(post, timeout=WAIT) as answer:
+                            status = answer.status
+                    except urllib.error.HTTPError as error:
+                        raise Failure(f"lz4 ({shape}) {content_type} -> otlp serve: HTTP {error.code}: "
+                                      f"{error.read()[:200]!r}") from error
+                    if status != 200:
+                        raise Failure(f"lz4 ({shape}) {content_type} -> otlp serve: HTTP {status}")
+                    expected[signal].append(merged)
+    finally:
+        serve.stop()
+    got = read_json_lines(out)
+    total = 0
+    for signal in SIGNALS:
+        total += compare("Python lz4.frame -> otlp serve", signal, expected[signal], got[signal])
     return total
 
 
@@ -538,7 +611,12 @@ def relay(binary: str, work: Path) -> int:
     return total
 
 
-SUITES = {"sdk-to-serve": sdk_to_serve, "send-to-reference": send_to_reference, "relay": relay}
+SUITES = {
+    "sdk-to-serve": sdk_to_serve,
+    "send-to-reference": send_to_reference,
+    "lz4-to-serve": lz4_to_serve,
+    "relay": relay,
+}
 
 
 def main() -> int:

@@ -32,7 +32,8 @@ pub(crate) struct ExporterArgs {
         default_value = "grpc"
     )]
     pub(crate) protocol: Protocol,
-    /// none, gzip, deflate, zstd or snappy.
+    /// none, gzip, deflate, zstd, snappy, x-snappy-framed or lz4 (lz4: over
+    /// HTTP and WebSocket; gRPC peers have no lz4 grpc-encoding).
     #[arg(
         long,
         short,

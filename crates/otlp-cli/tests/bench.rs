@@ -39,6 +39,7 @@ fn bench_compression_writes_a_json_line_per_figure_with_its_baseline() {
         "compress.gzip-1.traces",
         "decompress.zstd-1.traces",
         "compress.snappy.traces",
+        "decompress.lz4.traces",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
         let baseline = format!("baseline.{name}");

@@ -174,6 +174,7 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
         ("http/json", "zstd"),
         ("http/protobuf", "none"),
         ("http/cbor", "snappy"),
+        ("http/protobuf", "lz4"),
     ] {
         let http = send(&[
             "--endpoint",
@@ -195,8 +196,8 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
     }
     let (stopped, said) = serve.stop();
     assert!(stopped, "{said}");
-    assert!(said.contains("received 250 spans in 5 requests"), "{said}");
-    assert_eq!(records_written(&out), [250, 250, 250]);
+    assert!(said.contains("received 300 spans in 6 requests"), "{said}");
+    assert_eq!(records_written(&out), [300, 300, 300]);
 }
 
 #[test]
@@ -520,7 +521,7 @@ fn serve_takes_websocket_exports_on_the_http_port() {
     let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
     let http = serve.http.trim_start_matches("http://").to_owned();
     let endpoint = format!("ws://{http}");
-    for compression in ["none", "zstd"] {
+    for compression in ["none", "zstd", "lz4"] {
         let sent = send(&[
             "--endpoint",
             &endpoint,
@@ -547,8 +548,8 @@ fn serve_takes_websocket_exports_on_the_http_port() {
         said.contains(&format!("otlp serve: OTLP/WebSocket on {http}/v1/ws")),
         "{said}"
     );
-    assert!(said.contains("received 200 spans in 4 requests"), "{said}");
-    assert_eq!(records_written(&out), [200, 200, 200]);
+    assert!(said.contains("received 300 spans in 6 requests"), "{said}");
+    assert_eq!(records_written(&out), [300, 300, 300]);
 
     // Without --ws the path is not served, and the sender says so.
     let serve = Background::start(&["serve", "--no-ws", "--out", out.to_str().expect("UTF-8")]);
@@ -711,4 +712,24 @@ fn send_goes_through_the_proxy_the_environment_names() {
         said.contains("HTTP_PROXY") && said.contains("only http:// proxies"),
         "{said}"
     );
+}
+
+#[test]
+fn send_help_names_every_compression() {
+    let output = otlp()
+        .args(["send", "--help"])
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "gzip",
+        "deflate",
+        "zstd",
+        "snappy",
+        "x-snappy-framed",
+        "lz4",
+    ] {
+        assert!(help.contains(name), "{name} missing from: {help}");
+    }
 }

@@ -25,6 +25,7 @@ use crate::{decode, encode};
 /// | [`Zstd`](Self::Zstd) | `zstd` | |
 /// | [`Snappy`](Self::Snappy) | `snappy` | |
 /// | [`SnappyFramed`](Self::SnappyFramed) | `x-snappy-framed` | |
+/// | [`Lz4`](Self::Lz4) | `lz4` | |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Compression {
     /// No compression (`identity`).
@@ -41,16 +42,20 @@ pub enum Compression {
     Snappy,
     /// Snappy framing format: a checksummed stream of snappy chunks.
     SnappyFramed,
+    /// The LZ4 frame format (one or more frames), as the OpenTelemetry
+    /// Collector's HTTP receiver accepts it under `Content-Encoding: lz4`.
+    Lz4,
 }
 
 impl Compression {
     /// Every coding, in the order this crate prefers them in accept lists.
-    pub const ALL: [Compression; 6] = [
+    pub const ALL: [Compression; 7] = [
         Compression::Zstd,
         Compression::Gzip,
         Compression::Deflate,
         Compression::Snappy,
         Compression::SnappyFramed,
+        Compression::Lz4,
         Compression::None,
     ];
 
@@ -63,6 +68,7 @@ impl Compression {
             Compression::Zstd => "zstd",
             Compression::Snappy => "snappy",
             Compression::SnappyFramed => "x-snappy-framed",
+            Compression::Lz4 => "lz4",
         }
     }
 
@@ -74,6 +80,7 @@ impl Compression {
             Compression::Deflate => cfg!(feature = "deflate"),
             Compression::Zstd => cfg!(feature = "zstd"),
             Compression::Snappy | Compression::SnappyFramed => cfg!(feature = "snappy"),
+            Compression::Lz4 => cfg!(feature = "lz4"),
         }
     }
 
@@ -85,6 +92,7 @@ impl Compression {
             Compression::Deflate => Some("deflate"),
             Compression::Zstd => Some("zstd"),
             Compression::Snappy | Compression::SnappyFramed => Some("snappy"),
+            Compression::Lz4 => Some("lz4"),
         }
     }
 
@@ -170,6 +178,7 @@ impl FromStr for Compression {
             ("zstd", Compression::Zstd),
             ("snappy", Compression::Snappy),
             ("x-snappy-framed", Compression::SnappyFramed),
+            ("lz4", Compression::Lz4),
         ]
         .into_iter()
         .find(|(known, _)| known.eq_ignore_ascii_case(name));
@@ -201,6 +210,8 @@ mod tests {
             ("X-Snappy-Framed", Compression::SnappyFramed),
             ("SNAPPY", Compression::Snappy),
             ("ZSTD", Compression::Zstd),
+            ("LZ4", Compression::Lz4),
+            (" Lz4", Compression::Lz4),
         ];
         for (name, c) in aliases {
             assert_eq!(name.parse::<Compression>(), Ok(c), "{name:?}");
@@ -209,7 +220,14 @@ mod tests {
 
     #[test]
     fn unknown_names_are_rejected_with_the_name() {
-        for name in ["br", "lz4", "gzip, deflate", "gzip;q=1", "snappy-framed"] {
+        for name in [
+            "br",
+            "x-lz4",
+            "lz4-framed",
+            "gzip, deflate",
+            "gzip;q=1",
+            "snappy-framed",
+        ] {
             let err = name.parse::<Compression>().expect_err(name);
             assert_eq!(err.name(), name);
             assert!(err.to_string().contains(name), "{err}");

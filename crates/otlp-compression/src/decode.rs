@@ -3,7 +3,8 @@
 //! Codings are decoded as a stream into the caller's buffer, which grows
 //! geometrically but never past the limit; one more byte past the limit ends
 //! the call. Memory is therefore the output (at most `limit`) plus the
-//! decoder's fixed state (zstd: a window of at most 8 MiB). Two shapes of
+//! decoder's fixed state (zstd: a window of at most 8 MiB; lz4: one block in
+//! and up to two out, at most 12 MiB for 4 MiB blocks). Two shapes of
 //! input declare their size up front and are decoded in one call after the
 //! size is checked: snappy blocks, and a slice holding one zstd frame with
 //! its content size.
@@ -11,6 +12,9 @@
 use std::io::{self, BufRead, Read};
 
 use crate::{Compression, Error};
+
+#[cfg(feature = "lz4")]
+mod lz4;
 
 /// RFC 9659: zstd as an HTTP content coding uses windows of at most 8 MiB,
 /// which also caps the decoder's window buffer at 8 MiB.
@@ -167,6 +171,14 @@ fn decode<R: BufRead>(
         Compression::SnappyFramed => {
             read_bounded(snap::read::FrameDecoder::new(source), limit, out)
         }
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => {
+            let mut decoder = lz4::Decoder::new(source, limit);
+            append_bounded(&mut decoder, limit, out).map_err(|e| match e {
+                Failure::Io(_) if decoder.over_limit() => Error::LimitExceeded { limit }.into(),
+                e => e,
+            })
+        }
         #[allow(unreachable_patterns)]
         _ => Err(Error::Unsupported { compression }.into()),
     }
@@ -196,6 +208,36 @@ fn read_bounded(mut reader: impl Read, limit: usize, out: &mut Vec<u8>) -> Resul
         if reader.by_ref().take(spare as u64).read_to_end(out)? == 0 {
             return Ok(written);
         }
+    }
+}
+
+/// Like [`read_bounded`], for a decoder that hands out its own buffer: its
+/// output is appended as it is, where `read` would first zero the space it
+/// reads into.
+#[cfg(feature = "lz4")]
+fn append_bounded(
+    mut reader: impl BufRead,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, Failure> {
+    let start = out.len();
+    loop {
+        let written = out.len() - start;
+        let room = limit - written;
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(written);
+        }
+        if chunk.len() > room {
+            return Err(Error::LimitExceeded { limit }.into());
+        }
+        if out.capacity() - out.len() < chunk.len() {
+            // Double what was written so far, at least the chunk, never past the limit.
+            out.reserve_exact(written.max(MIN_GROWTH).max(chunk.len()).min(room));
+        }
+        let n = chunk.len();
+        out.extend_from_slice(chunk);
+        reader.consume(n);
     }
 }
 
@@ -304,6 +346,8 @@ fn detect(input: &[u8]) -> Option<Compression> {
         Some(Compression::Zstd)
     } else if input.starts_with(b"\xff\x06\x00\x00sNaPpY") {
         Some(Compression::SnappyFramed)
+    } else if input.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Some(Compression::Lz4)
     } else {
         None
     }

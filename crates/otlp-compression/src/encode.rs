@@ -105,7 +105,7 @@ impl fmt::Display for Encoder {
                 write!(f, "{}-{}", self.compression, self.level)
             }
             Compression::None => f.write_str("none"),
-            Compression::Snappy | Compression::SnappyFramed => {
+            Compression::Snappy | Compression::SnappyFramed | Compression::Lz4 => {
                 f.write_str(self.compression.as_str())
             }
         }
@@ -138,12 +138,15 @@ const fn levels(compression: Compression) -> Levels {
             default: 1,
             best: 22,
         },
-        Compression::None | Compression::Snappy | Compression::SnappyFramed => Levels {
-            min: 0,
-            fastest: 0,
-            default: 0,
-            best: 0,
-        },
+        // lz4_flex has the fast mode only.
+        Compression::None | Compression::Snappy | Compression::SnappyFramed | Compression::Lz4 => {
+            Levels {
+                min: 0,
+                fastest: 0,
+                default: 0,
+                best: 0,
+            }
+        }
     }
 }
 
@@ -225,9 +228,40 @@ fn compress(
             encoder.flush().map_err(Error::Io)?;
             Ok(())
         }
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => compress_lz4(input, out),
         #[allow(unreachable_patterns)]
         _ => Err(Error::Unsupported { compression }),
     }
+}
+
+/// One LZ4 frame with independent blocks (what every reader takes, pierrec's
+/// included), the content size up front (so a receiver can refuse an
+/// oversized body before inflating it) and a content checksum (so corruption
+/// is caught: LZ4 blocks have no integrity check of their own).
+#[cfg(feature = "lz4")]
+fn compress_lz4(input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    use std::io::Write;
+
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+
+    // The smallest block that holds the whole input: the receiver's decoder
+    // allocates a block-sized buffer or two whatever the body's size.
+    let block_size = match input.len() {
+        0..=0x1_0000 => BlockSize::Max64KB,
+        0x1_0001..=0x4_0000 => BlockSize::Max256KB,
+        0x4_0001..=0x10_0000 => BlockSize::Max1MB,
+        _ => BlockSize::Max4MB,
+    };
+    let info = FrameInfo::new()
+        .block_size(block_size)
+        .block_mode(BlockMode::Independent)
+        .content_size(Some(input.len() as u64))
+        .content_checksum(true);
+    let mut encoder = FrameEncoder::with_frame_info(info, out);
+    encoder.write_all(input).map_err(Error::Io)?;
+    encoder.finish().map_err(|e| Error::Io(e.into()))?;
+    Ok(())
 }
 
 #[cfg(any(feature = "gzip", feature = "deflate"))]

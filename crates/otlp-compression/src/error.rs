@@ -145,7 +145,7 @@ impl fmt::Display for ParseCompressionError {
         write!(
             f,
             "unknown compression {:?}; expected one of: identity, gzip, deflate, zlib, zstd, \
-             snappy, x-snappy-framed (of which this build supports: {})",
+             snappy, x-snappy-framed, lz4 (of which this build supports: {})",
             self.name,
             Compression::accept_encoding()
         )

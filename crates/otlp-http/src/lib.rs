@@ -38,7 +38,9 @@
 //! # Feature flags
 //! Protobuf and uncompressed bodies are always there.
 //! - `json`, `msgpack`, `cbor`: the codecs (passed to `otlp-transport`).
-//! - `gzip`, `deflate`, `zstd`, `snappy`: the compressions.
+//! - `gzip`, `deflate`, `zstd`, `snappy`, `lz4`: the compressions
+//!   (`Content-Encoding: lz4` is the LZ4 frame format, as the OpenTelemetry
+//!   Collector takes it).
 //! - `tls`: TLS and mTLS with rustls (ring provider), see [`tls`].
 //! - `full`: all of the above.
 //!

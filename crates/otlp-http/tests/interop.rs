@@ -119,3 +119,106 @@ async fn a_plain_server_reads_what_our_client_sends() {
         }
     }
 }
+
+/// `Content-Encoding: lz4` as the OpenTelemetry Collector takes it: the LZ4
+/// frame format, whatever the writer's block size, block mode and checksums
+/// (pierrec/lz4, which the Collector's exporters use, writes 4 MiB
+/// independent blocks with a content checksum), the name in any case.
+#[cfg(feature = "lz4")]
+#[tokio::test]
+async fn receives_lz4_frames_however_they_are_shaped() {
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
+    let sink = Recorder::new();
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn(sink.clone());
+    let addr = server.local_addr();
+    let sent = otel_request();
+    let body = sent.encode_to_vec();
+    let shapes = [
+        (
+            "lz4",
+            FrameInfo::new()
+                .block_size(BlockSize::Max4MB)
+                .content_checksum(true),
+        ),
+        ("LZ4", FrameInfo::new()),
+        (
+            "Lz4",
+            FrameInfo::new()
+                .block_size(BlockSize::Max64KB)
+                .block_mode(BlockMode::Linked)
+                .block_checksums(true),
+        ),
+    ];
+    for (name, info) in shapes {
+        let what = format!("{name} {info:?}");
+        let wire = lz4_frame(info, &body);
+        let answer = send(
+            addr,
+            post("/v1/traces", "application/x-protobuf", Some(name), wire),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{what}");
+        let received = sink.take();
+        assert_eq!(received.len(), 1, "{what}");
+        assert_eq!(as_otel(&received[0]), sent, "{what}");
+    }
+    // A frame cut short is bad data (400), not a shorter request.
+    let wire = lz4_frame(FrameInfo::new().block_size(BlockSize::Max64KB), &body);
+    let cut = wire[..wire.len() - 4].to_vec();
+    let answer = send(
+        addr,
+        post("/v1/traces", "application/x-protobuf", Some("lz4"), cut),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert!(sink.take().is_empty());
+    // The receiver says it takes lz4.
+    let answer = send(
+        addr,
+        post("/v1/traces", "application/x-protobuf", Some("br"), body),
+    )
+    .await;
+    assert_eq!(answer.status, 415);
+    let accepted = answer.headers["accept-encoding"].to_str().unwrap();
+    assert!(accepted.split(", ").any(|c| c == "lz4"), "{accepted}");
+    server.shutdown().await.unwrap();
+}
+
+/// What our client sends as `lz4` is one LZ4 frame that a plain frame reader
+/// (lz4_flex's own, as any other) decodes, its content checksum verified.
+#[cfg(feature = "lz4")]
+#[tokio::test]
+async fn a_plain_server_reads_our_lz4_frames() {
+    let Plain { addr, seen, .. } = plain_server(|_| {
+        let body = Bytes::from(OtelResponse::default().encode_to_vec());
+        respond(200, &[("content-type", "application/x-protobuf")], body)
+    })
+    .await;
+    let client = Client::builder()
+        .endpoint(format!("http://{addr}"))
+        .compression(Compression::Lz4)
+        .build()
+        .unwrap();
+    let outcome = client.export(request(Signal::Traces)).await.unwrap();
+    assert_eq!(outcome, Outcome::Success);
+    let got = seen.lock().unwrap().pop().unwrap();
+    assert_eq!(got.headers["content-encoding"], "lz4");
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut lz4_flex::frame::FrameDecoder::new(&got.body[..]),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(OtelRequest::decode(&plain[..]).unwrap(), otel_request());
+}
+
+#[cfg(feature = "lz4")]
+fn lz4_frame(info: lz4_flex::frame::FrameInfo, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}

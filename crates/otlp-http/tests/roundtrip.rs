@@ -64,7 +64,7 @@ async fn round_trip_all(encoded_sink: bool) {
             }
         }
     }
-    // With every feature on: 2 protocols × 4 codecs × 6 codings × 4 signals.
+    // With every feature on: 2 protocols × 4 codecs × 7 codings × 4 signals.
     if cfg!(all(
         feature = "json",
         feature = "msgpack",
@@ -72,9 +72,10 @@ async fn round_trip_all(encoded_sink: bool) {
         feature = "gzip",
         feature = "deflate",
         feature = "zstd",
-        feature = "snappy"
+        feature = "snappy",
+        feature = "lz4"
     )) {
-        assert_eq!(cases, 2 * 4 * 6 * 4);
+        assert_eq!(cases, 2 * 4 * 7 * 4);
     }
     server.shutdown().await.unwrap();
 }

@@ -27,7 +27,7 @@
 //! | 8 | sequence number, little-endian |
 //! | 1 | signal: 1 traces, 2 metrics, 3 logs, 4 profiles |
 //! | 1 | codec: 1 protobuf, 2 JSON, 3 MessagePack, 4 CBOR |
-//! | 1 | compression: 0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 snappy-framed |
+//! | 1 | compression: 0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 snappy-framed, 6 lz4 |
 //! | 1 | reserved, 0 |
 //! | n | the body as it travels (encoded, compressed) |
 //!
@@ -782,6 +782,7 @@ fn codes(item: &Encoded) -> Result<(u8, u8, u8), StorageError> {
         Compression::Zstd => 3,
         Compression::Snappy => 4,
         Compression::SnappyFramed => 5,
+        Compression::Lz4 => 6,
     };
     Ok((signal, codec, compression))
 }
@@ -808,6 +809,7 @@ fn from_codes(signal: u8, codec: u8, compression: u8) -> Option<(Signal, Codec, 
         3 => Compression::Zstd,
         4 => Compression::Snappy,
         5 => Compression::SnappyFramed,
+        6 => Compression::Lz4,
         _ => return None,
     };
     Some((signal, codec, compression))
@@ -1172,7 +1174,7 @@ mod tests {
                         let item = Encoded::new(
                             Signal::ALL[usize::from(len) % 4],
                             Codec::ALL[usize::from(len) % 4],
-                            Compression::ALL[usize::from(len) % 6],
+                            Compression::ALL[usize::from(len) % Compression::ALL.len()],
                             Bytes::from(body),
                         );
                         let ticket = storage.journal.append(&item).unwrap();

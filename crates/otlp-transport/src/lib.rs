@@ -32,7 +32,7 @@
 //! # Feature flags
 //! The codecs and compressions that payloads may use, passed through to
 //! `otlp-codec` and `otlp-compression`: `json`, `msgpack`, `cbor`, `gzip`,
-//! `deflate`, `zstd`, `snappy`, and `full` for all of them. Protobuf and no
+//! `deflate`, `zstd`, `snappy`, `lz4`, and `full` for all of them. Protobuf and no
 //! compression are always there. `tls` adds [`tls`]: rustls settings from PEM
 //! for the transports on rustls; `tls-native-roots` adds client settings
 //! trusting the system's root certificates. `proxy` adds [`proxy`]: forward

@@ -58,6 +58,7 @@ const fn compression_code(compression: Compression) -> u8 {
         Compression::Zstd => 3,
         Compression::Snappy => 4,
         Compression::SnappyFramed => 5,
+        Compression::Lz4 => 6,
     }
 }
 
@@ -69,6 +70,7 @@ fn compression_of(code: u8) -> Option<Compression> {
         Compression::Zstd,
         Compression::Snappy,
         Compression::SnappyFramed,
+        Compression::Lz4,
     ]
     .into_iter()
     .find(|c| compression_code(*c) == code)
@@ -96,7 +98,7 @@ pub(crate) enum FrameError {
     #[error("signal code {0} is unknown (0 traces, 1 metrics, 2 logs, 3 profiles)")]
     Signal(u8),
     #[error(
-        "compression code {0} is unknown (0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 x-snappy-framed)"
+        "compression code {0} is unknown (0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 x-snappy-framed, 6 lz4)"
     )]
     Compression(u8),
     #[error("reserved byte 3 must be 0, not {0}")]
@@ -331,6 +333,26 @@ pub(crate) fn encode_text_ack(id: u64, reply: &Reply) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The codes of docs/websocket.md: fixed on the wire, one per coding.
+    #[test]
+    fn compression_codes_are_the_documented_ones() {
+        let documented = [
+            (0, Compression::None),
+            (1, Compression::Gzip),
+            (2, Compression::Deflate),
+            (3, Compression::Zstd),
+            (4, Compression::Snappy),
+            (5, Compression::SnappyFramed),
+            (6, Compression::Lz4),
+        ];
+        for (code, compression) in documented {
+            assert_eq!(compression_code(compression), code, "{compression}");
+            assert_eq!(compression_of(code), Some(compression), "{code}");
+        }
+        assert_eq!(documented.len(), Compression::ALL.len());
+        assert_eq!(compression_of(7), None);
+    }
 
     #[test]
     fn requests_round_trip() {

@@ -39,7 +39,7 @@
 //! # Feature flags
 //! Protobuf and uncompressed payloads are always there.
 //! - `json` (and JSON text frames), `msgpack`, `cbor`: the codecs.
-//! - `gzip`, `deflate`, `zstd`, `snappy`: the compressions.
+//! - `gzip`, `deflate`, `zstd`, `snappy`, `lz4`: the compressions.
 //! - `tls`: `wss://` for [`Client`] and [`Server`] on rustls, with [`tls`]
 //!   to build the settings from PEM; `tls-native-roots`: a `wss://`
 //!   endpoint given no settings trusts the system's root certificates.

@@ -81,9 +81,10 @@ async fn every_signal_codec_and_compression_round_trips() {
             feature = "gzip",
             feature = "deflate",
             feature = "zstd",
-            feature = "snappy"
+            feature = "snappy",
+            feature = "lz4"
         )) {
-            assert_eq!(cases, 4 * 6 * 4);
+            assert_eq!(cases, 4 * 7 * 4);
         }
         assert_eq!(server.stats().requests(), cases);
         bounded(server.shutdown()).await.unwrap();

@@ -56,6 +56,8 @@
 //! - `json` (default): OTLP/JSON, and the `sink` module's JSON lines.
 //! - `msgpack`, `cbor`: MessagePack and CBOR bodies.
 //! - `gzip` (default), `deflate`, `zstd`, `snappy`: compressions.
+//! - `lz4`: the LZ4 frame format, over OTLP/HTTP and WebSocket (gRPC has no
+//!   `lz4` grpc-encoding, so `otlp-grpc` is not given it).
 //! - `full`: all of the above, transports and TLS included.
 //!
 //! # Example

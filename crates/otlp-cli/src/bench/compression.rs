@@ -19,6 +19,7 @@ fn encoders() -> Vec<Encoder> {
     all.extend([
         Encoder::new(Compression::Snappy),
         Encoder::new(Compression::SnappyFramed),
+        Encoder::new(Compression::Lz4),
     ]);
     all
 }
@@ -93,6 +94,14 @@ fn baseline_compress(encoder: Encoder, data: &[u8]) -> std::io::Result<Vec<u8>> 
             e.write_all(data)?;
             e.into_inner().map_err(|e| e.into_error())
         }
+        Compression::Lz4 => {
+            // The same frame as ours: content checksum on (lz4_flex's
+            // automatic block size is 4 MiB for traces.pb, as ours).
+            let info = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            e.write_all(data)?;
+            Ok(e.finish()?)
+        }
         other => Ok(other.as_str().as_bytes().to_vec()),
     }
 }
@@ -116,6 +125,9 @@ fn baseline_decompress(
         Compression::Snappy => out = snap::raw::Decoder::new().decompress_vec(packed)?,
         Compression::SnappyFramed => {
             snap::read::FrameDecoder::new(packed).read_to_end(&mut out)?;
+        }
+        Compression::Lz4 => {
+            lz4_flex::frame::FrameDecoder::new(packed).read_to_end(&mut out)?;
         }
         _ => out.extend_from_slice(packed),
     }

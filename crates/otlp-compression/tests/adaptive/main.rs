@@ -310,6 +310,33 @@ fn failed_measurements_leave_the_candidate_out() {
 }
 
 #[test]
+fn lz4_is_a_default_candidate_when_compiled_in() {
+    let listed = otlp_compression::adaptive::default_candidates()
+        .iter()
+        .any(|e| e.compression() == Compression::Lz4);
+    assert_eq!(listed, Compression::Lz4.is_supported());
+}
+
+#[test]
+fn lz4_is_chosen_where_its_figures_win() {
+    // Figures like lz4_flex's on traces.pb: snappy's ratio, faster both ways.
+    let mut figures = table();
+    figures.push(fig(enc(Compression::Lz4, 0), 4.1, 1300.0, 3500.0));
+    let select = |goal| {
+        Choice::select(goal, 1_000_000, figures.clone())
+            .expect("candidates")
+            .encoder()
+    };
+    assert_eq!(select(Goal::Fastest), Encoder::new(Compression::Lz4));
+    assert_eq!(select(Goal::Smallest), enc(Compression::Zstd, 9));
+    // A 400 MB/s link: cheap compression pays, zstd-1 costs more CPU than it saves.
+    assert_eq!(
+        select(Goal::Bandwidth(400_000_000)),
+        Encoder::new(Compression::Lz4)
+    );
+}
+
+#[test]
 fn unsupported_candidates_are_dropped() {
     let selector = Selector::new(Goal::Fastest).candidates(Compression::ALL.map(Encoder::new));
     let encoder = selector.encoder();

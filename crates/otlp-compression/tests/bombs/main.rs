@@ -24,13 +24,15 @@ static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
 fn bombs_are_rejected_within_twice_the_limit() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let mut out = Vec::new();
-    // zstd last: its 8 MiB window makes it the largest peak, which would hide the others'.
+    // Largest fixed state last, as it would hide the others' peaks: zstd's
+    // 8 MiB window, then lz4's buffers for linked 4 MiB blocks (12 MiB).
     let order = [
         Compression::Snappy,
         Compression::SnappyFramed,
         Compression::Gzip,
         Compression::Deflate,
         Compression::Zstd,
+        Compression::Lz4,
     ];
     for compression in order.into_iter().filter(|c| c.is_supported()) {
         for (what, bomb) in bombs(compression) {
@@ -140,8 +142,49 @@ fn bombs(compression: Compression) -> Vec<(String, Bomb)> {
                 Bomb::Stream(Box::new(io::BufReader::new(stream))),
             )]
         }
+        Compression::Lz4 => {
+            // An LZ4 block holds at most 4 MiB, compressed on its own: a
+            // gigabyte of zeros is a frame header and one block of 4 MiB of
+            // zeros, repeated (~4 MB, streamed). Linked blocks make the
+            // decoder keep the most state; a declared content size lets it
+            // refuse at the header.
+            use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
+            let block = FrameInfo::new().block_size(BlockSize::Max4MB);
+            let linked = block.clone().block_mode(BlockMode::Linked);
+            let sized = block.content_size(Some(BOMB));
+            let (header, chunk) = lz4_head_and_block(linked);
+            let times = BOMB / (4 << 20);
+            let unsized_ = io::Cursor::new(header).chain(Repeat::new(chunk, times));
+            let (header, chunk) = lz4_head_and_block(sized);
+            let sized = io::Cursor::new(header)
+                .chain(Repeat::new(chunk, times))
+                .chain(io::Cursor::new(vec![0; 4]));
+            vec![
+                (
+                    name("linked blocks"),
+                    Bomb::Stream(Box::new(io::BufReader::new(unsized_))),
+                ),
+                (
+                    name("with declared size"),
+                    Bomb::Stream(Box::new(io::BufReader::new(sized))),
+                ),
+            ]
+        }
         Compression::None => Vec::new(),
     }
+}
+
+/// The header of an LZ4 frame and its first block, 4 MiB of zeros.
+fn lz4_head_and_block(info: lz4_flex::frame::FrameInfo) -> (Vec<u8>, Vec<u8>) {
+    let header_len = if info.content_size.is_some() { 15 } else { 7 };
+    let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+    for _ in 0..(4 << 20) / ZEROS.len() {
+        encoder.write_all(&ZEROS).expect("write");
+    }
+    encoder.flush().expect("flush");
+    let mut frame = encoder.into_inner();
+    let block = frame.split_off(header_len);
+    (frame, block)
 }
 
 fn zeros_into<W: Write>(mut encoder: W) -> io::Result<W> {

@@ -77,18 +77,19 @@ fn corrupted_checksums_are_caught() {
     let checksummed = Compression::supported().filter(|c| {
         matches!(
             c,
-            Compression::Gzip | Compression::Deflate | Compression::SnappyFramed
+            Compression::Gzip | Compression::Deflate | Compression::SnappyFramed | Compression::Lz4
         )
     });
     for compression in checksummed {
         let mut packed = compressed(Encoder::new(compression), &data);
         let last = packed.len() - 1;
-        // gzip ends in CRC-32 + length, zlib in Adler-32; a framed snappy chunk
-        // starts with its CRC-32C after the 4-byte chunk header.
-        let at = if compression == Compression::SnappyFramed {
-            14
-        } else {
-            last - 5
+        // gzip ends in CRC-32 + length, zlib in Adler-32, an lz4 frame in its
+        // content checksum (xxHash32); a framed snappy chunk starts with its
+        // CRC-32C after the 4-byte chunk header.
+        let at = match compression {
+            Compression::SnappyFramed => 14,
+            Compression::Lz4 => last,
+            _ => last - 5,
         };
         packed[at] ^= 0x01;
         let err = decode(compression, &packed).expect_err("checksum mismatch");
@@ -121,6 +122,7 @@ fn mislabelled_bodies_name_their_real_coding() {
         Compression::Gzip,
         Compression::Zstd,
         Compression::SnappyFramed,
+        Compression::Lz4,
     ];
     for actual in Compression::supported().filter(|c| magic.contains(c)) {
         let packed = compressed(Encoder::new(actual), &data);
@@ -154,6 +156,141 @@ fn codings_without_magic_fail_as_corrupt_under_another_name() {
             assert!(err.is_invalid_input(), "{actual} as {declared}: {err}");
         }
     }
+}
+
+/// A real multi-block frame (64 KiB blocks, as pierrec and lz4 write them
+/// with small block sizes) and our own single-block one, cut at every offset:
+/// lz4_flex's decoder alone would end quietly at some of these cuts (right
+/// after the magic number, between blocks), yielding a short payload.
+#[cfg(feature = "lz4")]
+#[test]
+fn an_lz4_frame_cut_anywhere_is_an_error() {
+    use lz4_flex::frame::{BlockSize, FrameInfo};
+    let data = two_lz4_blocks(12);
+    let info = FrameInfo::new()
+        .block_size(BlockSize::Max64KB)
+        .content_checksum(true);
+    let blocks = lz4_frame(info, &data);
+    let unchecked = lz4_frame(FrameInfo::new().block_size(BlockSize::Max64KB), &data);
+    let ours = compressed(Encoder::new(Compression::Lz4), &data);
+    for packed in [blocks, unchecked, ours] {
+        assert_eq!(decode(Compression::Lz4, &packed).expect("whole"), data);
+        for len in 0..packed.len() {
+            let err = decode(Compression::Lz4, &packed[..len]).expect_err("a cut frame decodes");
+            assert!(
+                err.is_truncated(),
+                "cut at {len} of {}: {err}",
+                packed.len()
+            );
+        }
+    }
+}
+
+/// Two frames in a row decode to both contents; cut anywhere but between
+/// them, they are truncated (a cut between them leaves a valid stream).
+#[cfg(feature = "lz4")]
+#[test]
+fn concatenated_lz4_frames_decode_and_cuts_are_caught() {
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
+    let first = two_lz4_blocks(13);
+    let second = otlp_like(3_000, 14);
+    let mut packed = compressed(Encoder::new(Compression::Lz4), &first);
+    let boundary = packed.len();
+    let linked = FrameInfo::new()
+        .block_size(BlockSize::Max64KB)
+        .block_mode(BlockMode::Linked)
+        .block_checksums(true);
+    packed.extend_from_slice(&lz4_frame(linked, &second));
+    let mut both = first.clone();
+    both.extend_from_slice(&second);
+    assert_eq!(decode(Compression::Lz4, &packed).expect("two frames"), both);
+    assert_eq!(
+        decode(Compression::Lz4, &packed[..boundary]).expect("first frame"),
+        first
+    );
+    for len in (0..packed.len()).filter(|&len| len != boundary) {
+        let err = decode(Compression::Lz4, &packed[..len]).expect_err("a cut frame decodes");
+        assert!(err.is_truncated(), "cut at {len}: {err}");
+    }
+}
+
+#[cfg(feature = "lz4")]
+#[test]
+fn lz4_corruption_is_caught_by_the_checksums() {
+    let data = otlp_like(50_000, 15);
+    let packed = compressed(Encoder::new(Compression::Lz4), &data);
+    // Magic (4), FLG, BD, content size (8), header checksum: 15 bytes; then
+    // the block size (4) and the block. Flip a bit in the header, in the block
+    // and in the content checksum.
+    for at in [4, 6, 15 + 4 + 100, packed.len() - 2] {
+        let mut bad = packed.clone();
+        bad[at] ^= 0x10;
+        let err = decode(Compression::Lz4, &bad).expect_err("corrupt");
+        assert!(
+            err.is_invalid_input() && !err.is_truncated(),
+            "flipped at {at}: {err}"
+        );
+    }
+}
+
+#[cfg(feature = "lz4")]
+#[test]
+fn lz4_bad_magic_numbers_are_refused() {
+    let data = otlp_like(5_000, 16);
+    let packed = compressed(Encoder::new(Compression::Lz4), &data);
+    let mut bad = packed.clone();
+    bad[0] ^= 0x01;
+    let err = decode(Compression::Lz4, &bad).expect_err("bad magic");
+    assert!(
+        matches!(err, Error::Corrupt { .. }) && err.to_string().contains("magic"),
+        "{err}"
+    );
+    // The legacy format (`lz4 -l`): refused, not decoded with 8 MiB blocks.
+    let mut legacy = vec![0x02, 0x21, 0x4c, 0x18];
+    legacy.extend_from_slice(&packed[4..]);
+    let err = decode(Compression::Lz4, &legacy).expect_err("legacy");
+    assert!(err.to_string().contains("legacy"), "{err}");
+    // Trailing bytes after a frame are not another frame.
+    let mut trailing = packed.clone();
+    trailing.extend_from_slice(b"\0\0\0\0");
+    let err = decode(Compression::Lz4, &trailing).expect_err("trailing zeros");
+    assert!(err.is_invalid_input() && !err.is_truncated(), "{err}");
+}
+
+#[cfg(feature = "lz4")]
+#[test]
+fn an_lz4_frame_declaring_more_than_the_limit_is_refused_at_its_header() {
+    let data = otlp_like(5_000, 17);
+    let packed = compressed(Encoder::new(Compression::Lz4), &data);
+    let mut out = Vec::new();
+    let err = Compression::Lz4
+        .decompress(&packed[..15], data.len() - 1, &mut out)
+        .expect_err("over the limit");
+    assert!(err.is_limit_exceeded(), "{err}");
+}
+
+/// Two blocks' worth at 64 KiB blocks: a compressible block, then one of
+/// random bytes, which the encoder stores as is, so cuts hit both kinds.
+#[cfg(feature = "lz4")]
+fn two_lz4_blocks(seed: u64) -> Vec<u8> {
+    let mut data = otlp_like(4096, seed).repeat(16);
+    let mut state = seed | 1;
+    data.extend((0..1500).map(|_| {
+        // xorshift64: incompressible enough for LZ4.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u8
+    }));
+    data
+}
+
+#[cfg(feature = "lz4")]
+fn lz4_frame(info: lz4_flex::frame::FrameInfo, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+    encoder.write_all(data).expect("write");
+    encoder.finish().expect("finish")
 }
 
 #[cfg(feature = "deflate")]

@@ -80,6 +80,48 @@ proptest! {
         round_trip(Encoder::new(Compression::SnappyFramed), &data)?;
     }
 
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_round_trips(data in payload()) {
+        round_trip(Encoder::new(Compression::Lz4), &data)?;
+    }
+
+    /// Frames as other writers shape them (block sizes, linked blocks, block
+    /// checksums, no content size or checksum), several in a row with
+    /// skippable frames between them, decode to their contents in order.
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_frames_of_any_shape_decode(
+        frames in proptest::collection::vec((lz4_frame_info(), payload()), 1..4),
+        skippable in proptest::collection::vec(any::<bool>(), 4),
+    ) {
+        use std::io::Write;
+        let mut packed = Vec::new();
+        let mut expected = Vec::new();
+        for (i, (info, data)) in frames.into_iter().enumerate() {
+            if skippable[i] {
+                // Magic 0x184D2A5x, a length, and that much user data.
+                packed.extend_from_slice(&[0x53, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+            }
+            let info = match info.content_size {
+                Some(_) => info.content_size(Some(data.len() as u64)),
+                None => info,
+            };
+            let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, packed);
+            encoder.write_all(&data).expect("write");
+            packed = encoder.finish().expect("finish");
+            expected.extend_from_slice(&data);
+        }
+        let mut out = Vec::new();
+        let n = Compression::Lz4
+            .decompress(&packed, expected.len(), &mut out)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(n, expected.len());
+        prop_assert!(out == expected);
+        let err = Compression::Lz4.decompress(&packed, expected.len().saturating_sub(1), &mut out);
+        prop_assert!(expected.is_empty() || err.is_err_and(|e| e.is_limit_exceeded()));
+    }
+
     /// The streaming entry point gives the same result when the input
     /// arrives a few bytes at a time.
     #[test]
@@ -154,6 +196,40 @@ fn every_level_compresses_otlp_like_data() {
     if Compression::Gzip.is_supported() {
         assert!(compressed(best, &data).len() < compressed(fastest, &data).len());
     }
+}
+
+#[cfg(feature = "lz4")]
+fn lz4_frame_info() -> impl Strategy<Value = lz4_flex::frame::FrameInfo> {
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
+    (
+        proptest::sample::select(vec![
+            BlockSize::Auto,
+            BlockSize::Max64KB,
+            BlockSize::Max256KB,
+            BlockSize::Max1MB,
+            BlockSize::Max4MB,
+        ]),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(size, linked, block_checksums, content_checksum, content_size)| {
+                let mode = if linked {
+                    BlockMode::Linked
+                } else {
+                    BlockMode::Independent
+                };
+                FrameInfo::new()
+                    .block_size(size)
+                    .block_mode(mode)
+                    .block_checksums(block_checksums)
+                    .content_checksum(content_checksum)
+                    // The real size is filled in per frame.
+                    .content_size(content_size.then_some(0))
+            },
+        )
 }
 
 /// A reader that hands out at most `chunk` bytes per read.

@@ -80,7 +80,7 @@ impl ExporterConfig {
     /// - `HEADERS`: `key=value` pairs separated by commas; keys and values
     ///   trimmed, values percent-decoded (`%20` is a space; `+` stays `+`).
     /// - `COMPRESSION`: `none` or `gzip`, and this crate's `deflate`,
-    ///   `zstd`, `snappy`, `x-snappy-framed` when compiled in.
+    ///   `zstd`, `snappy`, `x-snappy-framed`, `lz4` when compiled in.
     /// - `TIMEOUT`: whole milliseconds, 10000 by default.
     /// - `CERTIFICATE`, `CLIENT_KEY`, `CLIENT_CERTIFICATE`: paths to PEM files.
     /// - `INSECURE`: `true` or `false` (any case); it only matters for a gRPC

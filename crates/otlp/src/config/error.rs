@@ -42,7 +42,7 @@ pub enum ConfigError {
     },
     /// The compression is not one this crate knows.
     #[error(
-        "{variable} = {value:?} is not a compression: expected none or gzip (or deflate, zstd, snappy, x-snappy-framed)"
+        "{variable} = {value:?} is not a compression: expected none or gzip (or deflate, zstd, snappy, x-snappy-framed, lz4)"
     )]
     UnknownCompression {
         /// Where the value came from.
