@@ -72,6 +72,37 @@ impl Compression {
         }
     }
 
+    /// A stable one-byte number for binary formats that record a coding
+    /// (the OTLP/WebSocket framing, the persistent queue's records):
+    /// 0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 x-snappy-framed, 6 lz4.
+    /// A number is never reused or renumbered; a new coding takes the next.
+    ///
+    /// ```
+    /// use otlp_compression::Compression;
+    ///
+    /// for compression in Compression::ALL {
+    ///     assert_eq!(Compression::from_code(compression.code()), Some(compression));
+    /// }
+    /// assert_eq!(Compression::Zstd.code(), 3);
+    /// assert_eq!(Compression::from_code(200), None);
+    /// ```
+    pub const fn code(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Deflate => 2,
+            Compression::Zstd => 3,
+            Compression::Snappy => 4,
+            Compression::SnappyFramed => 5,
+            Compression::Lz4 => 6,
+        }
+    }
+
+    /// The coding with this [`code`](Self::code), if any.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     /// Whether this build can compress and decompress this coding.
     pub const fn is_supported(self) -> bool {
         match self {

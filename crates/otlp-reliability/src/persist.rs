@@ -27,7 +27,7 @@
 //! | 8 | sequence number, little-endian |
 //! | 1 | signal: 1 traces, 2 metrics, 3 logs, 4 profiles |
 //! | 1 | codec: 1 protobuf, 2 JSON, 3 MessagePack, 4 CBOR |
-//! | 1 | compression: 0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 snappy-framed, 6 lz4 |
+//! | 1 | compression: [`Compression::code`] (0 none, 1 gzip, 2 deflate, 3 zstd, 4 snappy, 5 snappy-framed, 6 lz4) |
 //! | 1 | reserved, 0 |
 //! | n | the body as it travels (encoded, compressed) |
 //!
@@ -775,16 +775,7 @@ fn codes(item: &Encoded) -> Result<(u8, u8, u8), StorageError> {
         Codec::Cbor => 4,
         other => return Err(StorageError::UnstorableCodec(other)),
     };
-    let compression = match item.compression() {
-        Compression::None => 0,
-        Compression::Gzip => 1,
-        Compression::Deflate => 2,
-        Compression::Zstd => 3,
-        Compression::Snappy => 4,
-        Compression::SnappyFramed => 5,
-        Compression::Lz4 => 6,
-    };
-    Ok((signal, codec, compression))
+    Ok((signal, codec, item.compression().code()))
 }
 
 fn from_codes(signal: u8, codec: u8, compression: u8) -> Option<(Signal, Codec, Compression)> {
@@ -802,17 +793,7 @@ fn from_codes(signal: u8, codec: u8, compression: u8) -> Option<(Signal, Codec, 
         4 => Codec::Cbor,
         _ => return None,
     };
-    let compression = match compression {
-        0 => Compression::None,
-        1 => Compression::Gzip,
-        2 => Compression::Deflate,
-        3 => Compression::Zstd,
-        4 => Compression::Snappy,
-        5 => Compression::SnappyFramed,
-        6 => Compression::Lz4,
-        _ => return None,
-    };
-    Some((signal, codec, compression))
+    Some((signal, codec, Compression::from_code(compression)?))
 }
 
 /// A record without its sequence number and checksum, built before the

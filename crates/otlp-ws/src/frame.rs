@@ -50,32 +50,6 @@ fn signal_of(code: u8) -> Option<Signal> {
     Signal::ALL.into_iter().find(|s| signal_code(*s) == code)
 }
 
-const fn compression_code(compression: Compression) -> u8 {
-    match compression {
-        Compression::None => 0,
-        Compression::Gzip => 1,
-        Compression::Deflate => 2,
-        Compression::Zstd => 3,
-        Compression::Snappy => 4,
-        Compression::SnappyFramed => 5,
-        Compression::Lz4 => 6,
-    }
-}
-
-fn compression_of(code: u8) -> Option<Compression> {
-    [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Deflate,
-        Compression::Zstd,
-        Compression::Snappy,
-        Compression::SnappyFramed,
-        Compression::Lz4,
-    ]
-    .into_iter()
-    .find(|c| compression_code(*c) == code)
-}
-
 /// One export request as it arrived.
 #[derive(Debug)]
 pub(crate) struct Request {
@@ -125,7 +99,7 @@ pub(crate) fn encode_request(id: u64, encoded: &Encoded) -> Bytes {
     let mut out = BytesMut::with_capacity(REQUEST_HEADER + body.len());
     out.put_u8(REQUEST);
     out.put_u8(signal_code(encoded.signal()));
-    out.put_u8(compression_code(encoded.compression()));
+    out.put_u8(Compression::code(encoded.compression()));
     out.put_u8(0);
     out.put_u64(id);
     out.put_slice(body);
@@ -141,7 +115,8 @@ pub(crate) fn decode_request(message: Bytes) -> Result<Request, FrameError> {
         return Err(FrameError::Type(message[0]));
     }
     let signal = signal_of(message[1]).ok_or(FrameError::Signal(message[1]))?;
-    let compression = compression_of(message[2]).ok_or(FrameError::Compression(message[2]))?;
+    let compression =
+        Compression::from_code(message[2]).ok_or(FrameError::Compression(message[2]))?;
     if message[3] != 0 {
         return Err(FrameError::Reserved(message[3]));
     }
@@ -347,11 +322,11 @@ mod tests {
             (6, Compression::Lz4),
         ];
         for (code, compression) in documented {
-            assert_eq!(compression_code(compression), code, "{compression}");
-            assert_eq!(compression_of(code), Some(compression), "{code}");
+            assert_eq!(Compression::code(compression), code, "{compression}");
+            assert_eq!(Compression::from_code(code), Some(compression), "{code}");
         }
         assert_eq!(documented.len(), Compression::ALL.len());
-        assert_eq!(compression_of(7), None);
+        assert_eq!(Compression::from_code(7), None);
     }
 
     #[test]
