@@ -373,6 +373,9 @@ pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat),
             for (name, value) in headers {
                 builder = builder.metadata(name, value);
             }
+            if let Some(proxies) = config.proxies() {
+                builder = builder.proxy(proxies.clone());
+            }
             builder = grpc_tls(builder, config)?;
             let client = builder.build().map_err(|e| client_error(e.to_string()))?;
             let wire_format = client.wire_format();
@@ -390,6 +393,9 @@ pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat),
                 .timeout(config.timeout());
             for (name, value) in headers {
                 builder = builder.header(name, value);
+            }
+            if let Some(proxies) = config.proxies() {
+                builder = builder.proxy(proxies.clone());
             }
             builder = match rustls_settings(config)? {
                 #[cfg(feature = "tls")]
@@ -409,6 +415,9 @@ pub fn client(config: &ExporterConfig) -> Result<(BoxExportService, WireFormat),
                 .timeout(config.timeout());
             for (name, value) in headers {
                 builder = builder.header(name, value);
+            }
+            if let Some(proxies) = config.proxies() {
+                builder = builder.proxy(proxies.clone());
             }
             builder = match rustls_settings(config)? {
                 #[cfg(feature = "tls")]

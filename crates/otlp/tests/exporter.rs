@@ -304,3 +304,68 @@ async fn ws_exporter_delivers_every_record() {
     export_through(exporter, &received).await;
     assert!(receiver.shutdown().await.is_empty());
 }
+
+/// `HTTPS_PROXY` / `HTTP_PROXY` read by `from_lookup` (or set with
+/// `ExporterConfigBuilder::proxy`) take every transport through the proxy.
+#[cfg(all(feature = "grpc", feature = "http", feature = "ws"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_proxy_carries_every_protocol() {
+    let received = Received::default();
+    let receiver = otlp::Receiver::builder()
+        .grpc("127.0.0.1:0")
+        .http("127.0.0.1:0")
+        .websocket("/v1/ws")
+        .start(received.clone())
+        .await
+        .unwrap();
+    let proxy = otlp_datagen::proxy::TestProxy::start().await.unwrap();
+    // Names only the proxy resolves: loopback endpoints are never proxied.
+    let grpc = proxy.resolve("collector.test", receiver.grpc_addr().unwrap());
+    let http = proxy.resolve("collector.test", receiver.http_addr().unwrap());
+    let proxy_url = proxy.url();
+    for (protocol, endpoint) in [
+        (Protocol::Grpc, format!("http://{grpc}")),
+        (Protocol::HttpProtobuf, format!("http://{http}/v1/traces")),
+        (Protocol::Ws, format!("ws://{http}/v1/ws")),
+    ] {
+        let from_env = ExporterConfig::from_lookup_for(Signal::Traces, |name| {
+            (name == "HTTP_PROXY").then(|| proxy_url.clone())
+        })
+        .unwrap();
+        let built = ExporterConfig::builder(Signal::Traces)
+            .protocol(protocol)
+            .endpoint(&endpoint)
+            .proxy(from_env.proxies().unwrap().clone())
+            .build()
+            .unwrap();
+        let (client, wire) = otlp::exporter::client(&built).unwrap();
+        let spans = otlp_datagen::Generator::new(3)
+            .resources(1)
+            .spans(10)
+            .traces();
+        let encoded = wire
+            .encode(Payload::from(ExportRequest::from(spans)))
+            .unwrap();
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            tower::ServiceExt::oneshot(client, encoded),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.unwrap(), Outcome::Success, "{protocol}");
+    }
+    assert_eq!(received.records(), 30);
+    let asked: Vec<String> = proxy
+        .seen()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.target))
+        .collect();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    assert!(asked.contains(&format!("CONNECT {grpc}")), "{asked:?}");
+    assert!(
+        asked.contains(&format!("POST http://{http}/v1/traces")),
+        "{asked:?}"
+    );
+    assert!(asked.contains(&format!("CONNECT {http}")), "{asked:?}");
+    receiver.shutdown().await;
+}

@@ -8,6 +8,8 @@ use http::HeaderMap;
 use otlp_compression::Compression;
 use otlp_transport::Signal;
 
+use otlp_transport::proxy::Proxies;
+
 use super::{
     ConfigError, DEFAULT_TIMEOUT, Endpoint, ExporterConfig, Protocol, TlsFiles,
     check_client_identity, check_compression, check_protocol, header,
@@ -271,6 +273,10 @@ fn resolve(signal: Signal, lookup: Lookup<'_>) -> Result<ExporterConfig, ConfigE
         },
     };
 
+    // Not OTLP variables, but what every OpenTelemetry SDK's exporter
+    // honours; read here so that a lookup decides them too.
+    let proxies = Proxies::from_vars(|name| (env.lookup)(name).ok().flatten())?;
+
     Ok(ExporterConfig {
         signal,
         protocol,
@@ -280,6 +286,7 @@ fn resolve(signal: Signal, lookup: Lookup<'_>) -> Result<ExporterConfig, ConfigE
         timeout,
         tls,
         insecure,
+        proxies: Some(proxies),
     })
 }
 
@@ -668,6 +675,31 @@ mod tests {
             error.to_string().contains("OTEL_EXPORTER_OTLP_INSECURE"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn proxy_variables_are_read_with_the_rest_and_named_when_unusable() {
+        let config = traces(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example.com",
+            ),
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("no_proxy", ".internal"),
+        ])
+        .unwrap();
+        let proxies = config.proxies().expect("read from the lookup");
+        let proxy = proxies
+            .for_target(true, "collector.example.com", 443)
+            .unwrap();
+        assert_eq!(proxy.authority(), "proxy.corp:3128");
+        assert!(proxies.for_target(true, "otel.internal", 443).is_none());
+        // None set: an explicit "no proxy", not the process environment.
+        assert!(traces(&[]).unwrap().proxies().is_some_and(|p| p.is_empty()));
+
+        let error = traces(&[("HTTP_PROXY", "socks5://proxy:1080")]).unwrap_err();
+        assert!(matches!(error, ConfigError::Proxy(_)), "{error}");
+        assert_eq!(error.variable(), "HTTP_PROXY");
     }
 
     #[test]

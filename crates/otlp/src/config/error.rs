@@ -108,6 +108,9 @@ pub enum ConfigError {
         /// The setting that is missing.
         missing: String,
     },
+    /// `HTTPS_PROXY` or `HTTP_PROXY` is not a usable proxy URL.
+    #[error(transparent)]
+    Proxy(#[from] otlp_transport::proxy::ProxyError),
 }
 
 impl ConfigError {
@@ -125,6 +128,11 @@ impl ConfigError {
             | Self::InvalidHeaders { variable, .. }
             | Self::NotUnicode { variable } => variable,
             Self::IncompleteClientIdentity { missing, .. } => missing,
+            Self::Proxy(error) => match error {
+                otlp_transport::proxy::ProxyError::UnsupportedScheme { source_name, .. }
+                | otlp_transport::proxy::ProxyError::Invalid { source_name, .. } => source_name,
+                _ => "HTTPS_PROXY",
+            },
         }
     }
 

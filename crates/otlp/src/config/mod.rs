@@ -21,6 +21,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
+use otlp_transport::proxy::Proxies;
 use otlp_transport::{Signal, WireFormat};
 
 pub use endpoint::{Endpoint, Scheme};
@@ -63,6 +64,7 @@ pub struct ExporterConfig {
     timeout: Duration,
     tls: TlsFiles,
     insecure: bool,
+    proxies: Option<Proxies>,
 }
 
 impl ExporterConfig {
@@ -127,6 +129,14 @@ impl ExporterConfig {
         }
     }
 
+    /// The forward proxies the exporter goes through: those of
+    /// [`from_env`](Self::from_env) (`HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `NO_PROXY`) or [`ExporterConfigBuilder::proxy`]; `None` leaves the
+    /// transport client's default, which reads the same variables.
+    pub fn proxies(&self) -> Option<&Proxies> {
+        self.proxies.as_ref()
+    }
+
     /// How payloads are put on the wire: the protocol's codec and the
     /// configured compression at its default level.
     pub fn wire_format(&self) -> WireFormat {
@@ -180,6 +190,7 @@ pub struct ExporterConfigBuilder {
     timeout: Duration,
     tls: TlsFiles,
     insecure: bool,
+    proxies: Option<Proxies>,
 }
 
 /// How an endpoint string given to the builder is turned into the signal's
@@ -203,6 +214,7 @@ impl ExporterConfigBuilder {
             timeout: DEFAULT_TIMEOUT,
             tls: TlsFiles::default(),
             insecure: false,
+            proxies: None,
         }
     }
 
@@ -275,6 +287,15 @@ impl ExporterConfigBuilder {
         self
     }
 
+    /// The forward proxies to reach the endpoint through
+    /// ([`Proxies::none`] to connect directly whatever the environment
+    /// says). Unset, the transport reads `HTTPS_PROXY`, `HTTP_PROXY` and
+    /// `NO_PROXY` itself.
+    pub fn proxy(mut self, proxies: Proxies) -> Self {
+        self.proxies = Some(proxies);
+        self
+    }
+
     /// Checks every value and builds the configuration.
     pub fn build(self) -> Result<ExporterConfig, ConfigError> {
         let endpoint = match &self.endpoint {
@@ -317,6 +338,7 @@ impl ExporterConfigBuilder {
             timeout: self.timeout,
             tls: self.tls,
             insecure: self.insecure,
+            proxies: self.proxies,
         })
     }
 }
