@@ -176,26 +176,19 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
         let drained = queue.shutdown(drain_timeout).await;
         let snapshot = stats.snapshot();
         eprintln!("otlp relay: {}", describe(&snapshot));
+        // Not lost: on disk for the next start.
+        if let (Err(QueueError::ShutdownKept { kept }), Some(dir)) = (&drained, &args.queue_dir) {
+            eprintln!(
+                "otlp relay: {kept} requests not forwarded within --drain-timeout {drain_timeout:?} \
+                 stay in {} and are forwarded when a relay next starts on it",
+                dir.display()
+            );
+        }
         match drained {
             Err(QueueError::ShutdownTimedOut { dropped }) => Err(format!(
                 "{dropped} requests were not forwarded within --drain-timeout {drain_timeout:?}"
             )
             .into()),
-            // Not lost: on disk for the next start.
-            Err(QueueError::ShutdownKept { kept }) => {
-                let dir = args.queue_dir.as_deref().unwrap_or_else(|| ".".as_ref());
-                eprintln!(
-                    "otlp relay: {kept} requests not forwarded within --drain-timeout {drain_timeout:?} \
-                     stay in {} and are forwarded when a relay next starts on it",
-                    dir.display()
-                );
-                if snapshot.failed > 0 {
-                    return Err(
-                        format!("{} requests could not be forwarded", snapshot.failed).into(),
-                    );
-                }
-                Ok(())
-            }
             _ if snapshot.failed > 0 => {
                 Err(format!("{} requests could not be forwarded", snapshot.failed).into())
             }

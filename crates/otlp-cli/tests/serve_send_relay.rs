@@ -124,6 +124,17 @@ fn send(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `send` that must succeed.
+fn send_ok(args: &[&str]) -> Output {
+    let output = send(args);
+    assert!(
+        output.status.success(),
+        "otlp send {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 fn records_written(path: &Path) -> [u64; 3] {
     let text = std::fs::read_to_string(path).expect("serve wrote its file");
     let mut records = [0; 3];
@@ -153,7 +164,7 @@ fn temp_file(name: &str) -> PathBuf {
 fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
     let out = temp_file("serve.jsonl");
     let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
-    let grpc = send(&[
+    let grpc = send_ok(&[
         "--endpoint",
         &serve.grpc,
         "--protocol",
@@ -163,11 +174,6 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
         "--records",
         "50",
     ]);
-    assert!(
-        grpc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&grpc.stderr)
-    );
     let report = String::from_utf8_lossy(&grpc.stdout);
     assert!(report.contains("300 sent, 300 accepted"), "{report}");
     for (protocol, compression) in [
@@ -176,7 +182,7 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
         ("http/cbor", "snappy"),
         ("http/protobuf", "lz4"),
     ] {
-        let http = send(&[
+        send_ok(&[
             "--endpoint",
             &serve.http,
             "--protocol",
@@ -188,11 +194,6 @@ fn serve_writes_every_record_that_send_sends_over_grpc_and_http() {
             "--records",
             "50",
         ]);
-        assert!(
-            http.status.success(),
-            "{protocol}: {}",
-            String::from_utf8_lossy(&http.stderr)
-        );
     }
     let (stopped, said) = serve.stop();
     assert!(stopped, "{said}");
@@ -206,7 +207,7 @@ fn relay_forwards_everything_it_acknowledged() {
     let serve = Background::start(&["serve", "--out", out.to_str().expect("UTF-8")]);
     let relay = Background::start(&["relay", "--to", &serve.grpc.clone(), "--protocol", "grpc"]);
     for protocol in ["http/protobuf", "http/json"] {
-        let sent = send(&[
+        send_ok(&[
             "--endpoint",
             &relay.http,
             "--protocol",
@@ -216,13 +217,8 @@ fn relay_forwards_everything_it_acknowledged() {
             "--records",
             "20",
         ]);
-        assert!(
-            sent.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
     }
-    let sent = send(&[
+    send_ok(&[
         "--endpoint",
         &relay.grpc,
         "--protocol",
@@ -232,11 +228,6 @@ fn relay_forwards_everything_it_acknowledged() {
         "--records",
         "20",
     ]);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
     let (stopped, said) = relay.stop();
     assert!(stopped, "{said}");
     assert!(said.contains("forwarded 27 requests, 0 failed"), "{said}");
@@ -276,7 +267,7 @@ fn a_relay_with_a_queue_dir_forwards_after_a_kill_what_it_acknowledged_before() 
         } else {
             &relay.http
         };
-        let sent = send(&[
+        let sent = send_ok(&[
             "--endpoint",
             endpoint,
             "--protocol",
@@ -286,11 +277,6 @@ fn a_relay_with_a_queue_dir_forwards_after_a_kill_what_it_acknowledged_before() 
             "--records",
             "10",
         ]);
-        assert!(
-            sent.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
         let report = String::from_utf8_lossy(&sent.stdout);
         assert!(report.contains("90 sent, 90 accepted"), "{report}");
     }
@@ -347,7 +333,7 @@ fn a_relay_killed_while_forwarding_loses_nothing_and_repeats_at_most_its_in_flig
         "1",
     ];
     let mut relay = Background::start(&relay_args);
-    let sent = send(&[
+    send_ok(&[
         "--endpoint",
         &relay.grpc,
         "--protocol",
@@ -357,11 +343,6 @@ fn a_relay_killed_while_forwarding_loses_nothing_and_repeats_at_most_its_in_flig
         "--records",
         "5",
     ]);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
     // Killed as soon as everything is acknowledged, forwarding or not.
     relay.child.kill().expect("killed");
     relay.child.wait().expect("reaped");
@@ -402,7 +383,7 @@ fn a_relay_with_a_queue_dir_keeps_what_it_could_not_drain_and_says_so() {
         "0.5",
     ];
     let relay = Background::start(&relay_args);
-    let sent = send(&[
+    send_ok(&[
         "--endpoint",
         &relay.grpc,
         "--protocol",
@@ -412,11 +393,6 @@ fn a_relay_with_a_queue_dir_keeps_what_it_could_not_drain_and_says_so() {
         "--records",
         "5",
     ]);
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
     let (stopped, said) = relay.stop();
     // Nothing was lost, so the stop is a success.
     assert!(stopped, "{said}");
@@ -457,7 +433,7 @@ fn serve_with_an_auth_token_refuses_senders_without_it() {
         assert!(!refused.status.success());
         let report = String::from_utf8_lossy(&refused.stdout);
         assert!(report.contains("permanent"), "{protocol}: {report}");
-        let accepted = send(&[
+        send_ok(&[
             "--endpoint",
             endpoint,
             "--protocol",
@@ -469,11 +445,6 @@ fn serve_with_an_auth_token_refuses_senders_without_it() {
             "--bearer-token",
             "s3cret",
         ]);
-        assert!(
-            accepted.status.success(),
-            "{}",
-            String::from_utf8_lossy(&accepted.stderr)
-        );
     }
     let (stopped, said) = serve.stop();
     assert!(stopped, "{said}");
@@ -522,7 +493,7 @@ fn serve_takes_websocket_exports_on_the_http_port() {
     let http = serve.http.trim_start_matches("http://").to_owned();
     let endpoint = format!("ws://{http}");
     for compression in ["none", "zstd", "lz4"] {
-        let sent = send(&[
+        let sent = send_ok(&[
             "--endpoint",
             &endpoint,
             "--protocol",
@@ -534,11 +505,6 @@ fn serve_takes_websocket_exports_on_the_http_port() {
             "--records",
             "50",
         ]);
-        assert!(
-            sent.status.success(),
-            "{compression}: {}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
         let report = String::from_utf8_lossy(&sent.stdout);
         assert!(report.contains("300 sent, 300 accepted"), "{report}");
     }

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body_util::BodyExt;
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
-use otlp_transport::proxy::{Proxies, Proxy, ProxyError, TunnelError};
+use otlp_transport::proxy::{Proxies, ProxyError, TunnelError, Via};
 use otlp_transport::{
     Encoded, ExportError, ExportResponse, Outcome, Payload, WireFormat, grpc_code,
 };
@@ -325,17 +325,12 @@ impl ClientBuilder {
                     .http2_keep_alive_interval(interval)
                     .keep_alive_timeout(timeout);
             }
-            let proxy = {
-                let target = endpoint.uri();
-                let secure = target.scheme_str() == Some("https");
-                proxies
-                    .for_target(
-                        secure,
-                        target.host().unwrap_or_default(),
-                        target.port_u16().unwrap_or(if secure { 443 } else { 80 }),
-                    )
-                    .cloned()
-            };
+            let target = endpoint.uri();
+            let proxy = proxies.route(
+                target.scheme_str(),
+                target.host().unwrap_or_default(),
+                target.port_u16(),
+            );
             endpoints.push(Route {
                 uri,
                 endpoint,
@@ -492,7 +487,7 @@ pub enum BuildError {
 struct Route {
     uri: String,
     endpoint: Endpoint,
-    proxy: Option<Proxy>,
+    proxy: Option<Via>,
 }
 
 impl Route {
@@ -508,9 +503,10 @@ impl Route {
     }
 }
 
-/// Connects through a `CONNECT` tunnel of the proxy.
+/// Connects through a `CONNECT` tunnel of the proxy, to the endpoint worked
+/// out when the client was built.
 #[derive(Clone)]
-struct Tunnel(Proxy);
+struct Tunnel(Via);
 
 impl Service<http::Uri> for Tunnel {
     type Response = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
@@ -521,18 +517,9 @@ impl Service<http::Uri> for Tunnel {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let proxy = self.0.clone();
-        Box::pin(async move {
-            let secure = uri.scheme_str() == Some("https");
-            let host = uri.host().unwrap_or_default();
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-            proxy
-                .tunnel(host, port)
-                .await
-                .map(hyper_util::rt::TokioIo::new)
-        })
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let via = self.0.clone();
+        Box::pin(async move { via.tunnel().await.map(hyper_util::rt::TokioIo::new) })
     }
 }
 

@@ -16,7 +16,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use otlp_transport::proxy::{Proxies, Proxy};
+use otlp_transport::proxy::{Proxies, Proxy, Via};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -87,7 +87,7 @@ pub(crate) struct Host {
 enum Route {
     Direct,
     /// Through a `CONNECT` tunnel: TLS and HTTP/2 run end to end inside it.
-    Tunnel(Proxy),
+    Tunnel(Via),
     /// Plain HTTP/1.1 requests in absolute form to the proxy, which most
     /// proxies only allow for port 80 and 443 as `CONNECT` targets.
     Forward(Proxy),
@@ -134,11 +134,10 @@ impl Pool {
                     request.headers_mut().insert(http::header::HOST, value);
                 }
                 if let Route::Forward(proxy) = &host.route {
-                    if let Some(value) = proxy
+                    if let Some(mut value) = proxy
                         .authorization()
                         .and_then(|auth| http::HeaderValue::from_str(auth).ok())
                     {
-                        let mut value = value;
                         value.set_sensitive(true);
                         request
                             .headers_mut()
@@ -230,17 +229,16 @@ impl Pool {
                     Protocol::Http1 => 0,
                     Protocol::Http2 => self.max_connections,
                 };
-                let secure = scheme == Scheme::HTTPS;
-                let route = match self.proxies.for_target(
-                    secure,
+                let route = match self.proxies.route(
+                    Some(scheme.as_str()),
                     authority.host(),
-                    port(&scheme, &authority),
+                    authority.port_u16(),
                 ) {
                     None => Route::Direct,
-                    Some(proxy) if !secure && self.protocol == Protocol::Http1 => {
-                        Route::Forward(proxy.clone())
+                    Some(via) if scheme == Scheme::HTTP && self.protocol == Protocol::Http1 => {
+                        Route::Forward(via.proxy().clone())
                     }
-                    Some(proxy) => Route::Tunnel(proxy.clone()),
+                    Some(via) => Route::Tunnel(via),
                 };
                 Arc::new(Host {
                     scheme,
@@ -318,18 +316,25 @@ impl Pool {
     }
 
     async fn tcp(&self, host: &Host) -> Result<TcpStream, SendError> {
-        let port = port(&host.scheme, &host.authority);
-        let name = host
-            .authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
         let stream = match &host.route {
-            Route::Direct => TcpStream::connect((name, port))
-                .await
-                .map_err(|e| SendError::Connect(e.into()))?,
-            Route::Tunnel(proxy) => proxy
-                .tunnel(name, port)
+            Route::Direct => {
+                let default_port = if host.scheme == Scheme::HTTPS {
+                    443
+                } else {
+                    80
+                };
+                let port = host.authority.port_u16().unwrap_or(default_port);
+                let name = host
+                    .authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                TcpStream::connect((name, port))
+                    .await
+                    .map_err(|e| SendError::Connect(e.into()))?
+            }
+            Route::Tunnel(via) => via
+                .tunnel()
                 .await
                 .map_err(|e| SendError::Connect(e.into()))?,
             Route::Forward(proxy) => proxy
@@ -366,12 +371,6 @@ impl Pool {
             .await
             .map_err(|e| SendError::Connect(e.into()))
     }
-}
-
-/// The port of `authority`, or its scheme's.
-fn port(scheme: &Scheme, authority: &Authority) -> u16 {
-    let default = if *scheme == Scheme::HTTPS { 443 } else { 80 };
-    authority.port_u16().unwrap_or(default)
 }
 
 /// The HTTP/2 stream window (the connection's is four times larger).

@@ -333,10 +333,7 @@ impl Drop for Permit {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // The state is a few counters, consistent after any panic.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.inner)
     }
 
     fn snapshot(&self) -> BreakerSnapshot {

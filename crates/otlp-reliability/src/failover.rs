@@ -203,10 +203,7 @@ struct Health {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
-        // Plain data, consistent after any panic.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.state)
     }
 
     /// The endpoints to try, in order: those due for a probe or healthy; if

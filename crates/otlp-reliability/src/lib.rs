@@ -162,6 +162,15 @@ mod stats;
 mod testing;
 pub mod timeout;
 
+/// Locks `mutex` whatever a panic under it left: every lock in this crate
+/// guards plain bookkeeping (counters, lists) that is consistent between
+/// statements, so a poisoned lock is taken as it is.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub use breaker::{
     BreakerConfig, BreakerConfigBuilder, BreakerMonitor, BreakerSnapshot, BreakerState,
     CircuitBreaker, CircuitBreakerLayer,

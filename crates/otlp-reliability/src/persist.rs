@@ -549,16 +549,11 @@ impl Journal {
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
-        // Plain bookkeeping, consistent after any panic.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.inner)
     }
 
     fn synced(&self) -> MutexGuard<'_, Synced> {
-        self.synced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.synced)
     }
 
     fn try_synced(&self) -> Option<MutexGuard<'_, Synced>> {

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::error::ConfigError;
+use crate::lock;
 use crate::persist::{Journal, Storage, StorageError, StorageSnapshot, Ticket};
 
 /// What a push does when the item does not fit.
@@ -562,13 +563,6 @@ impl Drop for Unqueued {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain data, consistent after any panic.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// A queued item, and where it is on disk when the queue has storage.
 #[derive(Debug)]
 struct Entry {
@@ -628,16 +622,11 @@ impl Counters {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
-        // Plain data, consistent after any panic.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn consumers(&self) -> MutexGuard<'_, JoinSet<()>> {
-        self.consumers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.consumers)
     }
 
     fn count_drop(&self, reason: DropReason, n: u64) {

@@ -368,6 +368,21 @@ impl Proxies {
         self.http.is_none() && self.https.is_none()
     }
 
+    /// How to reach the endpoint of URL scheme `scheme` (`https` and `wss`
+    /// are secure) at `host` and `port` (the scheme's by default): through
+    /// which proxy, to which target; `None` to connect directly.
+    pub fn route(&self, scheme: Option<&str>, host: &str, port: Option<u16>) -> Option<Via> {
+        let secure = matches!(scheme, Some(s) if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("wss"));
+        let port = port.unwrap_or(if secure { 443 } else { 80 });
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let proxy = self.for_target(secure, host, port)?;
+        Some(Via {
+            proxy: proxy.clone(),
+            host: host.to_owned(),
+            port,
+        })
+    }
+
     /// The proxy for an endpoint at `host:port`, `secure` for `https` or
     /// `wss`; `None` to connect directly.
     pub fn for_target(&self, secure: bool, host: &str, port: u16) -> Option<&Proxy> {
@@ -381,6 +396,27 @@ impl Proxies {
             return None;
         }
         Some(proxy)
+    }
+}
+
+/// An endpoint reached through a proxy: the proxy and the endpoint's host
+/// and port, worked out once when a client is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    proxy: Proxy,
+    host: String,
+    port: u16,
+}
+
+impl Via {
+    /// The proxy.
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// Opens a `CONNECT` tunnel to the endpoint through the proxy.
+    pub async fn tunnel(&self) -> Result<TcpStream, TunnelError> {
+        self.proxy.tunnel(&self.host, self.port).await
     }
 }
 

@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderName, HeaderValue, Uri, header};
 use otlp_codec::Codec;
 use otlp_compression::{Compression, Encoder};
-use otlp_transport::proxy::{Proxies, Proxy, ProxyError};
+use otlp_transport::proxy::{Proxies, ProxyError, Via};
 use otlp_transport::{Encoded, ExportError, Outcome, Payload, WireFormat};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -219,14 +219,11 @@ impl ClientBuilder {
             None => Proxies::from_env()?,
         };
         let uri = request.uri();
-        let secure = uri.scheme_str() == Some("wss");
-        let proxy = proxies
-            .for_target(
-                secure,
-                uri.host().unwrap_or_default(),
-                uri.port_u16().unwrap_or(if secure { 443 } else { 80 }),
-            )
-            .cloned();
+        let proxy = proxies.route(
+            uri.scheme_str(),
+            uri.host().unwrap_or_default(),
+            uri.port_u16(),
+        );
         let wire = WireFormat::new(self.codec, self.encoder).with_max_size(self.max_message_size);
         Ok(Client {
             shared: Arc::new(Shared {
@@ -361,7 +358,7 @@ struct Config {
     backoff: (Duration, Duration),
     max_message_size: usize,
     subprotocol: &'static str,
-    proxy: Option<Proxy>,
+    proxy: Option<Via>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -711,7 +708,7 @@ async fn connect(config: &Config) -> Result<Socket, Failure> {
         .max_message_size(Some(config.max_message_size.saturating_add(4096)))
         .max_frame_size(Some(config.max_message_size.saturating_add(4096)));
     let attempt = async {
-        let Some(proxy) = &config.proxy else {
+        let Some(via) = &config.proxy else {
             #[cfg(feature = "tls")]
             return tokio_tungstenite::connect_async_tls_with_config(
                 config.request.clone(),
@@ -728,15 +725,9 @@ async fn connect(config: &Config) -> Result<Socket, Failure> {
             )
             .await;
         };
-        let uri = config.request.uri();
-        let secure = uri.scheme_str() == Some("wss");
-        let host = uri.host().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let stream = proxy.tunnel(host, port).await.map_err(|error| {
+        let stream = via.tunnel().await.map_err(|error| {
             tokio_tungstenite::tungstenite::Error::Io(std::io::Error::other(error))
         })?;
-        let _ = stream.set_nodelay(true);
         #[cfg(feature = "tls")]
         return tokio_tungstenite::client_async_tls_with_config(
             config.request.clone(),
